@@ -1,0 +1,109 @@
+/** Why a lane was flushed. Every batch carries one, so a person can see why it exists. */
+export type FlushReason =
+  /** The time window since the lane's first record elapsed. */
+  | 'time'
+  /** The record cap was reached. */
+  | 'records'
+  /** The next record would have passed the byte cap. */
+  | 'bytes'
+  /** The process-wide memory budget was reached; the largest lane was flushed. */
+  | 'memory'
+  /** The adaptive trigger decided (its own window or volume threshold). */
+  | 'adaptive'
+  /** The pipeline is stopping, or a finite source ended. */
+  | 'drain'
+  /** The source is giving up the partition (a Kafka rebalance). */
+  | 'revoke'
+  /** A planned but uncommitted batch is written again after a restart. */
+  | 'replay';
+
+/** Why a record did not reach the sink. Transforms may add their own codes. */
+export type RejectReason =
+  | 'malformed'
+  | 'too_large'
+  | 'invalid_offset'
+  | 'type_mismatch'
+  | 'missing_field'
+  | 'unknown_schema'
+  | 'too_late'
+  | 'consent_missing'
+  | (string & {});
+
+/** A record position: the lane (partition) and a strictly increasing offset within it. */
+export interface Cursor {
+  partition: string;
+  offset: number;
+}
+
+/**
+ * An atomic unit of work: a contiguous cursor range of one lane.
+ * `records`, `offsets` (and `eventTimes`, `keys`, `headers` when the source gave any) are parallel arrays.
+ */
+export interface Batch<T = unknown> {
+  /** Deterministic from (pipeline name, partition, firstOffset, lastOffset), safe in file names. */
+  readonly id: string;
+  readonly partition: string;
+  /** Offset of the first record in the range (including records that were rejected). */
+  readonly firstOffset: number;
+  /** Offset of the last record in the range. */
+  readonly lastOffset: number;
+  /** The records to write, in source order. */
+  readonly records: T[];
+  /** `offsets[i]` is the source offset of `records[i]`. */
+  readonly offsets: number[];
+  /** Event time per record (ms since epoch) where the source gave one. */
+  readonly eventTimes?: (number | undefined)[];
+  /** Message key per record where the source gave one. */
+  readonly keys?: (string | undefined)[];
+  /** Message headers per record where the source gave any. */
+  readonly headers?: (Readonly<Record<string, string>> | undefined)[];
+  /** Size of the records in bytes: encoded size where the source knew it, else an estimate. */
+  readonly bytes: number;
+  readonly reason: FlushReason;
+  /** When the lane received the batch's first record (ms since epoch, pipeline clock). */
+  readonly openedAt: number;
+  /** When the batch was cut. */
+  readonly closedAt: number;
+}
+
+/** A record that did not reach the sink, as handed to the dead-letter sink. */
+export interface DeadLetter<T = unknown> {
+  reason: RejectReason;
+  /** Machine-readable context: zod issues, the size and the limit, the parse error… */
+  details: unknown;
+  /** The original value (for `malformed`, the raw text). */
+  value: T;
+  cursor: Cursor;
+  pipeline: string;
+  /** The batch whose range holds the record. */
+  batchId: string;
+  /** When it was rejected (ms since epoch, pipeline clock). */
+  at: number;
+}
+
+// Characters allowed verbatim in an id; everything else is escaped as `~XX` (UTF-8 bytes), so
+// ids are injective, never contain a path separator, and stay readable for plain names.
+const SAFE = /^[A-Za-z0-9_-]$/;
+
+/** Escapes a name for use inside a batch id or a file name. */
+export function safeName(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    if (SAFE.test(ch)) out += ch;
+    else for (const byte of Buffer.from(ch, 'utf8')) out += `~${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out.length === 0 ? '~' : out;
+}
+
+/** Offsets are padded so that ids sort in offset order (2^53 has 16 digits). */
+const pad = (offset: number) => String(offset).padStart(16, '0');
+
+/** The deterministic id of the batch covering `[firstOffset, lastOffset]` of `partition`. */
+export function batchId(
+  pipeline: string,
+  partition: string,
+  firstOffset: number,
+  lastOffset: number,
+): string {
+  return `${safeName(pipeline)}.${safeName(partition)}.${pad(firstOffset)}-${pad(lastOffset)}`;
+}

@@ -1,0 +1,136 @@
+import type { DeadLetter } from '../core/batch.js';
+import { systemClock } from '../core/clock.js';
+import { invalidOptions } from '../core/errors.js';
+import { silentLogger } from '../core/logger.js';
+import type { Sink } from '../sinks/types.js';
+import type { Source } from '../sources/types.js';
+import type { Transform } from '../transforms/types.js';
+import { any } from '../triggers/combinators.js';
+import { time } from '../triggers/time.js';
+import type { Trigger } from '../triggers/types.js';
+import { volume } from '../triggers/volume.js';
+import { type PipelineOptions, resolveOptions } from './options.js';
+import { type Pipeline, PipelineRuntime } from './runtime.js';
+
+/**
+ * The default trigger when none is given: whichever comes first of 1 second, 1,000 records or 10 MB
+ * (the envelope Vector's sinks default to).
+ */
+export const defaultTrigger = (): Trigger => any(time(1_000), volume({ records: 1_000, bytes: 10e6 }));
+
+/**
+ * Assembles a pipeline: `pipeline({ name }).source(…).trigger(…).transform(…).sink(…).build()`.
+ * `In` is what the source yields; `Out` what the sink receives after the transforms.
+ * Every option is checked by `build()`, with messages that name the pipeline and the option.
+ */
+export class PipelineBuilder<In = unknown, Out = In> {
+  readonly #options: PipelineOptions;
+  #source: Source<any> | undefined;
+  #trigger: Trigger | undefined;
+  readonly #transforms: Transform<any, any>[] = [];
+  #sink: Sink<any> | undefined;
+  #deadLetter: Sink<DeadLetter> | undefined;
+
+  constructor(options: PipelineOptions) {
+    this.#options = options;
+  }
+
+  /** Where records come from: `fromIterable`, `fromJsonLines`, `pushSource`, an adapter, or your own. */
+  source<T>(source: Source<T>): PipelineBuilder<T, T> {
+    this.#once('source', this.#source);
+    this.#source = source;
+    return this as unknown as PipelineBuilder<T, T>;
+  }
+
+  /** When lanes flush: `triggers.any(triggers.time('15s'), triggers.volume({ records: 10_000 }))`. */
+  trigger(trigger: Trigger): this {
+    this.#once('trigger', this.#trigger);
+    this.#trigger = trigger;
+    return this;
+  }
+
+  /** Steps applied to each batch before the sink, in order. */
+  transform<A>(t1: Transform<Out, A>): PipelineBuilder<In, A>;
+  transform<A, B>(t1: Transform<Out, A>, t2: Transform<A, B>): PipelineBuilder<In, B>;
+  transform<A, B, C>(t1: Transform<Out, A>, t2: Transform<A, B>, t3: Transform<B, C>): PipelineBuilder<In, C>;
+  transform<A, B, C, D>(
+    t1: Transform<Out, A>,
+    t2: Transform<A, B>,
+    t3: Transform<B, C>,
+    t4: Transform<C, D>,
+  ): PipelineBuilder<In, D>;
+  transform(...transforms: Transform<any, any>[]): PipelineBuilder<In, any> {
+    this.#transforms.push(...transforms);
+    return this as PipelineBuilder<In, any>;
+  }
+
+  /** Where batches go. */
+  sink(sink: Sink<Out>): this {
+    this.#once('sink', this.#sink);
+    this.#sink = sink;
+    return this;
+  }
+
+  /** Where rejected records go, as {@link DeadLetter} envelopes; written before the source commits. */
+  deadLetter(sink: Sink<DeadLetter>): this {
+    this.#once('deadLetter', this.#deadLetter);
+    this.#deadLetter = sink;
+    return this;
+  }
+
+  /** Checks everything and returns the pipeline, ready to `run()` or `start()`. */
+  build(): Pipeline<Out> {
+    const options = resolveOptions(this.#options);
+    const at = `pipeline '${options.name}'`;
+    if (this.#source === undefined)
+      throw invalidOptions(`${at}: no source; call .source(...) before .build()`);
+    if (typeof this.#source.open !== 'function')
+      throw invalidOptions(`${at}: .source() needs a Source (an object with open())`);
+    if (this.#sink === undefined) throw invalidOptions(`${at}: no sink; call .sink(...) before .build()`);
+    if (typeof this.#sink.write !== 'function')
+      throw invalidOptions(`${at}: .sink() needs a Sink (an object with write())`);
+    if (this.#deadLetter !== undefined && typeof this.#deadLetter.write !== 'function') {
+      throw invalidOptions(`${at}: .deadLetter() needs a Sink (an object with write())`);
+    }
+    const trigger = this.#trigger ?? defaultTrigger();
+    if (
+      typeof trigger.check !== 'function' ||
+      typeof trigger.deadline !== 'function' ||
+      typeof trigger.headroom !== 'function'
+    ) {
+      throw invalidOptions(`${at}: .trigger() needs a Trigger (see triggers.time, triggers.volume)`);
+    }
+    this.#transforms.forEach((t, i) => {
+      if (typeof t?.apply !== 'function')
+        throw invalidOptions(`${at}: transform ${i + 1} is not a Transform (an object with apply())`);
+    });
+    if (trigger.caps.bytes < Number.POSITIVE_INFINITY && trigger.caps.bytes > options.maxBufferBytes) {
+      throw invalidOptions(
+        `${at}: the trigger's byte cap (${trigger.caps.bytes}) is larger than maxBufferBytes (${options.maxBufferBytes}); no batch could reach it`,
+        { option: 'maxBufferBytes' },
+      );
+    }
+    return new PipelineRuntime({
+      options,
+      clock: this.#options.clock ?? systemClock,
+      logger: this.#options.logger ?? silentLogger,
+      signal: this.#options.signal,
+      source: this.#source,
+      trigger,
+      transforms: this.#transforms,
+      sink: this.#sink,
+      deadLetter: this.#deadLetter,
+    }) as Pipeline<Out>;
+  }
+
+  #once(what: string, current: unknown): void {
+    if (current !== undefined) {
+      throw invalidOptions(`pipeline '${String(this.#options?.name)}': .${what}() was called twice`);
+    }
+  }
+}
+
+/** Starts a pipeline definition. See {@link PipelineOptions} for every option and its default. */
+export function pipeline(options: PipelineOptions): PipelineBuilder {
+  return new PipelineBuilder(options);
+}

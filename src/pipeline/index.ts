@@ -1,0 +1,12 @@
+export { defaultTrigger, PipelineBuilder, pipeline } from './builder.js';
+export type { BatchSummary, Listener, PipelineEventName, PipelineEvents } from './events.js';
+export type { PipelineOptions, RetryOptions } from './options.js';
+export type {
+  DeliveryReport,
+  Guarantee,
+  PipelineMetrics,
+  PipelineStatus,
+  RecordCounts,
+  UndeliveredRange,
+} from './report.js';
+export type { Pipeline, StopOptions } from './runtime.js';

@@ -1,0 +1,156 @@
+import type { Clock } from '../core/clock.js';
+import { invalidOptions } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { type Duration, parseCount, parseDuration, parseSize, type Size, show } from '../core/units.js';
+
+/** Retry policy for sink writes, dead-letter writes and source commits. */
+export interface RetryOptions {
+  /**
+   * Attempts per batch, the first included, for retryable errors. Fatal errors are never retried.
+   * The default retries until the write succeeds or the pipeline is stopped: a transient outage
+   * delays delivery, it does not lose or fail it. @default Infinity
+   */
+  maxAttempts?: number;
+  /** Base delay before the first retry; it doubles per attempt (full jitter). @default '100ms' */
+  initialDelay?: Duration;
+  /** Longest delay between attempts. @default '30s' */
+  maxDelay?: Duration;
+  /** Abort a write attempt after this long and retry it (`MB_TIMEOUT`, retryable). @default none */
+  attemptTimeout?: Duration;
+}
+
+/** Options of `pipeline()`. */
+export interface PipelineOptions {
+  /** Names the pipeline in batch ids, errors, logs and metrics. Keep it stable across restarts. */
+  name: string;
+  /** Time source. @default the system clock */
+  clock?: Clock;
+  /** A pino-compatible logger. @default silent */
+  logger?: Logger;
+  /**
+   * Memory budget for records held by the pipeline: buffered in lanes and in batches not yet
+   * written. Reaching it flushes the largest lane; when writes cannot keep up, reading pauses
+   * until writes free memory. @default '64MB'
+   */
+  maxBufferBytes?: Size;
+  /**
+   * A record larger than this is dead-lettered as `too_large`. Set `Infinity` to turn the check off
+   * (records are then sized only when a byte trigger needs it; the budget uses sampled estimates).
+   * @default '1MiB' (Kafka's default message size limit)
+   */
+  maxRecordBytes?: Size;
+  /** Most batch writes in flight at once, across partitions. @default 4 */
+  concurrency?: number;
+  retry?: RetryOptions;
+  /** Aborting it stops the pipeline as `stop()` would (draining). */
+  signal?: AbortSignal;
+}
+
+/** Options after parsing: numbers in ms and bytes. */
+export interface ResolvedOptions {
+  name: string;
+  maxBufferBytes: number;
+  maxRecordBytes: number;
+  concurrency: number;
+  retry: { maxAttempts: number; initialDelay: number; maxDelay: number; attemptTimeout: number };
+}
+
+const PIPELINE_KEYS = new Set([
+  'name',
+  'clock',
+  'logger',
+  'maxBufferBytes',
+  'maxRecordBytes',
+  'concurrency',
+  'retry',
+  'signal',
+]);
+const RETRY_KEYS = new Set(['maxAttempts', 'initialDelay', 'maxDelay', 'attemptTimeout']);
+
+/** Checks the name first, so that every later message can name the pipeline. */
+export function checkName(options: unknown): string {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOptions(`pipeline(options): options must be an object with a name; got ${show(options)}`);
+  }
+  const name = (options as { name?: unknown }).name;
+  if (typeof name !== 'string' || name.trim().length === 0) {
+    throw invalidOptions(`pipeline(options): name must be a non-empty string; got ${show(name)}`, {
+      option: 'name',
+    });
+  }
+  return name;
+}
+
+/** Parses and checks every pipeline option; messages name the pipeline, the option and the value. */
+export function resolveOptions(options: PipelineOptions): ResolvedOptions {
+  const name = checkName(options);
+  const at = `pipeline '${name}'`;
+  for (const key of Object.keys(options)) {
+    if (!PIPELINE_KEYS.has(key)) throw invalidOptions(`${at}: unknown option '${key}'`, { option: key });
+  }
+  const retry = options.retry ?? {};
+  if (typeof retry !== 'object' || retry === null) throw invalidOptions(`${at}: retry must be an object`);
+  for (const key of Object.keys(retry)) {
+    if (!RETRY_KEYS.has(key))
+      throw invalidOptions(`${at}: unknown option 'retry.${key}'`, { option: `retry.${key}` });
+  }
+  const clock = options.clock;
+  if (
+    clock !== undefined &&
+    (typeof clock.now !== 'function' ||
+      typeof clock.setTimeout !== 'function' ||
+      typeof clock.clearTimeout !== 'function')
+  ) {
+    throw invalidOptions(`${at}: clock must have now(), setTimeout() and clearTimeout()`, {
+      option: 'clock',
+    });
+  }
+  const logger = options.logger;
+  if (
+    logger !== undefined &&
+    ['debug', 'info', 'warn', 'error'].some((m) => typeof (logger as any)[m] !== 'function')
+  ) {
+    throw invalidOptions(`${at}: logger must have debug(), info(), warn() and error() (a pino logger fits)`, {
+      option: 'logger',
+    });
+  }
+  const maxBufferBytes = parseSize(options.maxBufferBytes ?? 64e6, `${at}: maxBufferBytes`);
+  const maxRecordBytes =
+    options.maxRecordBytes === Number.POSITIVE_INFINITY
+      ? Number.POSITIVE_INFINITY
+      : parseSize(options.maxRecordBytes ?? 1024 * 1024, `${at}: maxRecordBytes`);
+  if (maxRecordBytes > maxBufferBytes && Number.isFinite(maxRecordBytes)) {
+    throw invalidOptions(
+      `${at}: maxRecordBytes (${maxRecordBytes}) must be ≤ maxBufferBytes (${maxBufferBytes}): a record must fit the budget`,
+      { option: 'maxRecordBytes' },
+    );
+  }
+  const concurrency = parseCount(options.concurrency ?? 4, `${at}: concurrency`);
+  if (!Number.isFinite(concurrency))
+    throw invalidOptions(`${at}: concurrency must be finite`, { option: 'concurrency' });
+  const maxAttempts = parseCount(retry.maxAttempts ?? Number.POSITIVE_INFINITY, `${at}: retry.maxAttempts`);
+  const initialDelay = parseDuration(retry.initialDelay ?? 100, `${at}: retry.initialDelay`);
+  const maxDelay = parseDuration(retry.maxDelay ?? 30_000, `${at}: retry.maxDelay`);
+  if (maxDelay < initialDelay) {
+    throw invalidOptions(
+      `${at}: retry.maxDelay (${maxDelay}ms) must be ≥ retry.initialDelay (${initialDelay}ms)`,
+      {
+        option: 'retry.maxDelay',
+      },
+    );
+  }
+  const attemptTimeout =
+    retry.attemptTimeout === undefined
+      ? Number.POSITIVE_INFINITY
+      : parseDuration(retry.attemptTimeout, `${at}: retry.attemptTimeout`);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw invalidOptions(`${at}: signal must be an AbortSignal`, { option: 'signal' });
+  }
+  return {
+    name,
+    maxBufferBytes,
+    maxRecordBytes,
+    concurrency,
+    retry: { maxAttempts, initialDelay, maxDelay, attemptTimeout },
+  };
+}

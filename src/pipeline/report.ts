@@ -1,0 +1,103 @@
+import type { DeadLetter, FlushReason, RejectReason } from '../core/batch.js';
+
+/** Where a pipeline is in its life. */
+export type PipelineStatus =
+  /** Built, not started. */
+  | 'idle'
+  /** Reading and writing. */
+  | 'running'
+  /** Stopping: reading what the source already accepted, flushing every lane, waiting for commits. */
+  | 'draining'
+  /** The source ended and everything was written and committed. */
+  | 'completed'
+  /** Stopped on request. */
+  | 'stopped'
+  /** Stopped on a fatal error. */
+  | 'failed';
+
+/**
+ * Delivery guarantee of a pipeline, decided by its source:
+ * - `at-least-once`: the source can re-read from its committed cursor, so a crash loses nothing
+ *   (records after the last commit are read again and may be written again);
+ * - `best-effort`: the source cannot replay (an iterable, a push source). Writes are retried until
+ *   delivered and a clean stop drains everything, but a crash loses what was buffered.
+ */
+export type Guarantee = 'at-least-once' | 'best-effort';
+
+/** A range of records the pipeline read but did not deliver. */
+export interface UndeliveredRange {
+  partition: string;
+  firstOffset: number;
+  lastOffset: number;
+  records: number;
+  /** `buffered`: still in a lane; `in-flight`: cut but not written; `failed`: its write failed. */
+  state: 'buffered' | 'in-flight' | 'failed';
+}
+
+/** Record counts; `in = written + deadLettered + duplicates + filtered + undelivered` once settled. */
+export interface RecordCounts {
+  /** Records read from the source (decodable or not). */
+  in: number;
+  written: number;
+  deadLettered: number;
+  duplicates: number;
+  filtered: number;
+  /** Records read but neither written nor dead-lettered (see `undelivered` ranges). */
+  undelivered: number;
+}
+
+/** What `run()` and `stop()` resolve with: what was delivered and what was not. */
+export interface DeliveryReport {
+  pipeline: string;
+  status: PipelineStatus;
+  /** See {@link Guarantee}. */
+  guarantee: Guarantee;
+  startedAt: number | undefined;
+  endedAt: number;
+  records: RecordCounts;
+  /** Dead-lettered records by reason. */
+  rejected: Partial<Record<RejectReason, number>>;
+  batches: { written: number; byReason: Partial<Record<FlushReason, number>> };
+  /** Last committed offset per partition. */
+  committed: Record<string, number>;
+  undelivered: UndeliveredRange[];
+  /** The fatal error, when `status` is `failed`, or why a stop could not finish. */
+  error?: { code: string; message: string };
+  /**
+   * Dead letters kept in memory because no `.deadLetter()` sink was configured. Configure one for
+   * anything long-running: these are lost with the process.
+   */
+  deadLetters?: DeadLetter[];
+}
+
+/** A snapshot of a running pipeline, from `metrics()`. */
+export interface PipelineMetrics {
+  pipeline: string;
+  status: PipelineStatus;
+  /** True while reading is paused by the memory budget. */
+  paused: boolean;
+  guarantee: Guarantee;
+  source: { kind: string; replayable: boolean };
+  trigger: {
+    mode: string;
+    description: string;
+    maxRecords: number;
+    maxBytes: number;
+    lastFlushReason: FlushReason | undefined;
+  };
+  buffer: { records: number; bytes: number; budgetBytes: number; heldBytes: number; lanes: number };
+  lanes: { partition: string; records: number; bytes: number; ageMs: number }[];
+  inFlight: { batches: number; records: number; bytes: number; concurrency: number };
+  lastFlush:
+    | { batchId: string; partition: string; reason: FlushReason; records: number; bytes: number; at: number }
+    | undefined;
+  counts: RecordCounts & {
+    rejected: Partial<Record<RejectReason, number>>;
+    batches: number;
+    retries: number;
+    commits: number;
+  };
+  /** Record-weighted wait from arrival in a lane to commit, over recent batches, in ms. */
+  latency: { p50: number; p90: number; p99: number; max: number; samples: number };
+  committed: Record<string, number>;
+}

@@ -1,0 +1,4 @@
+export { fromIterable, type IterableSourceOptions } from './iterable.js';
+export { fromJsonLines, type JsonLinesSource, type JsonLinesSourceOptions } from './json-lines.js';
+export { type PushMeta, type PushSource, type PushSourceOptions, pushSource } from './push.js';
+export type { Envelope, Source, SourceChunk, SourceContext, SourceReader, SourceRejection } from './types.js';

@@ -1,0 +1,189 @@
+import { open } from 'node:fs/promises';
+import type { Cursor } from '../core/batch.js';
+import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
+import { parseCount, parseSize, type Size } from '../core/units.js';
+import type { Source, SourceChunk, SourceReader, SourceRejection } from './types.js';
+
+/** Options of {@link fromJsonLines}. */
+export interface JsonLinesSourceOptions {
+  /** Byte offset to start reading at (the start of a line). @default 0 */
+  from?: number;
+  /**
+   * Resume after a committed record: the offset of the last record an earlier run committed. Reading
+   * starts at the line after it. Exclusive with `from`.
+   */
+  after?: number;
+  /** Partition name of the file's lane. @default the path */
+  partition?: string;
+  /** Bytes read from the file at a time. @default '256KB' */
+  readBytes?: Size;
+  /** Lines longer than this are dead-lettered as `too_large` without being parsed. @default '16MB' */
+  maxLineBytes?: Size;
+}
+
+/** A JSON-lines source; `committed` is the cursor of the last record covered by a commit. */
+export interface JsonLinesSource<T> extends Source<T> {
+  readonly committed: Cursor | undefined;
+}
+
+const NEWLINE = 0x0a;
+
+/**
+ * Reads a file of JSON values, one per line. A record's offset is the byte offset where its line
+ * starts, so a run can resume at a committed cursor (`{ from }`); a line that does not parse is
+ * dead-lettered as `malformed` with the raw text and the parser's message, and reading goes on.
+ * Blank lines are skipped.
+ */
+export function fromJsonLines<T = unknown>(
+  path: string,
+  options: JsonLinesSourceOptions = {},
+): JsonLinesSource<T> {
+  if (typeof path !== 'string' || path.length === 0)
+    throw invalidOptions('fromJsonLines(path): path must be a non-empty string');
+  if (options.from !== undefined && options.after !== undefined) {
+    throw invalidOptions('fromJsonLines: give either { from } or { after }, not both');
+  }
+  const start = options.from ?? options.after ?? 0;
+  const from = parseCount(start, `fromJsonLines({ ${options.after === undefined ? 'from' : 'after'} })`, {
+    min: 0,
+  });
+  const readBytes = parseSize(options.readBytes ?? 256 * 1024, 'fromJsonLines({ readBytes })');
+  const maxLineBytes = parseSize(options.maxLineBytes ?? 16e6, 'fromJsonLines({ maxLineBytes })');
+  const partition = options.partition ?? path;
+  let committed: Cursor | undefined;
+
+  return {
+    kind: 'json-lines',
+    replayable: true,
+    get committed() {
+      return committed;
+    },
+    async open(): Promise<SourceReader<T>> {
+      let file: Awaited<ReturnType<typeof open>>;
+      try {
+        file = await open(path, 'r');
+      } catch (error) {
+        throw new MicrobatchError(
+          'MB_SOURCE_FAILED',
+          `fromJsonLines: cannot open '${path}': ${describeError(error)}`,
+          {
+            cause: error,
+            retryable: false,
+          },
+        );
+      }
+      let position = from; // file position of the next read
+      let carry: Buffer = Buffer.alloc(0); // bytes of an unfinished line
+      let carryStart = from; // file offset of carry[0]
+      // Inside a line to discard (over-long, or the committed line we resume after) until its newline.
+      let skipping = options.after !== undefined;
+      let eof = false;
+      const buffer = Buffer.allocUnsafe(readBytes);
+
+      const parseLines = (data: Buffer, dataStart: number, chunk: SourceChunk<T>, final: boolean): number => {
+        // Returns how many bytes of `data` were consumed (complete lines).
+        let lineStart = 0;
+        for (;;) {
+          const nl = data.indexOf(NEWLINE, lineStart);
+          if (nl === -1 && !final) return lineStart;
+          const end = nl === -1 ? data.length : nl;
+          if (end > lineStart || nl !== -1) addLine(data, lineStart, end, dataStart + lineStart, chunk);
+          if (nl === -1) return data.length;
+          lineStart = nl + 1;
+        }
+      };
+
+      const addLine = (data: Buffer, start: number, end: number, offset: number, chunk: SourceChunk<T>) => {
+        let stop = end;
+        if (stop > start && data[stop - 1] === 0x0d) stop--; // CRLF
+        const length = stop - start;
+        if (length === 0) return;
+        if (length > maxLineBytes) {
+          const value = data.toString('utf8', start, start + 256);
+          reject(chunk, {
+            offset,
+            reason: 'too_large',
+            details: { bytes: length, limit: maxLineBytes },
+            value,
+            bytes: length,
+          });
+          return;
+        }
+        const text = data.toString('utf8', start, stop);
+        if (text.trim().length === 0) return;
+        try {
+          const value = JSON.parse(text) as T;
+          chunk.values.push(value);
+          chunk.offsets.push(offset);
+          chunk.bytes!.push(length);
+        } catch (error) {
+          reject(chunk, {
+            offset,
+            reason: 'malformed',
+            details: { error: describeError(error) },
+            value: text,
+            bytes: length,
+          });
+        }
+      };
+
+      const reject = (chunk: SourceChunk<T>, rejection: SourceRejection) => {
+        (chunk.rejected ??= []).push(rejection);
+      };
+
+      return {
+        async read(): Promise<SourceChunk<T> | null> {
+          while (!eof) {
+            const chunk: SourceChunk<T> = { partition, values: [], offsets: [], bytes: [] };
+            const { bytesRead } = await file.read(buffer, 0, readBytes, position);
+            const readStart = position;
+            position += bytesRead;
+            if (bytesRead === 0) eof = true;
+            let data = buffer.subarray(0, bytesRead);
+            let dataStart = readStart;
+            if (skipping) {
+              const nl = data.indexOf(NEWLINE);
+              if (nl === -1) {
+                if (eof) skipping = false;
+                continue;
+              }
+              skipping = false;
+              data = data.subarray(nl + 1);
+              dataStart += nl + 1;
+            }
+            if (carry.length > 0) {
+              data = Buffer.concat([carry, data]);
+              dataStart = carryStart;
+            }
+            const consumed = parseLines(data, dataStart, chunk, eof);
+            carry = Buffer.from(data.subarray(consumed));
+            carryStart = dataStart + consumed;
+            if (carry.length > maxLineBytes) {
+              // A line too long to hold: dead-letter it by position and skip the rest of it.
+              reject(chunk, {
+                offset: carryStart,
+                reason: 'too_large',
+                details: { bytes: `more than ${maxLineBytes}`, limit: maxLineBytes },
+                value: carry.toString('utf8', 0, 256),
+                bytes: carry.length,
+              });
+              carry = Buffer.alloc(0);
+              skipping = true;
+            }
+            if (chunk.values.length > 0 || chunk.rejected) {
+              chunk.rejected?.sort((a, b) => a.offset - b.offset);
+              return chunk;
+            }
+          }
+          return null;
+        },
+        commit(cursor) {
+          committed = cursor;
+        },
+        async close() {
+          await file.close();
+        },
+      };
+    },
+  };
+}

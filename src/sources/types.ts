@@ -1,0 +1,91 @@
+import type { Cursor, RejectReason } from '../core/batch.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+
+/**
+ * A run of records from one partition, in offset order, in columns: `values[i]` is at `offsets[i]`.
+ * Sources hand records over in chunks so the runtime can append many at a time.
+ */
+export interface SourceChunk<T = unknown> {
+  partition: string;
+  values: T[];
+  /** Strictly increasing within a partition, across chunks too. */
+  offsets: number[];
+  /** Encoded size of each record, when the source knows it (a JSON line, a Kafka message). */
+  bytes?: number[];
+  /** Event time of each record (ms since epoch), when the source knows it. */
+  eventTimes?: (number | undefined)[];
+  keys?: (string | undefined)[];
+  headers?: (Readonly<Record<string, string>> | undefined)[];
+  /**
+   * Records the source read but could not decode, in offset order. They take their place in the
+   * lane's range and are dead-lettered with the batch that covers them, before the source commits.
+   */
+  rejected?: SourceRejection[];
+}
+
+/** A record a source could not decode. */
+export interface SourceRejection {
+  offset: number;
+  reason: RejectReason;
+  details: unknown;
+  /** What was read (raw text for `malformed`). */
+  value: unknown;
+  bytes?: number;
+}
+
+/** What a source gets when the pipeline opens it. */
+export interface SourceContext {
+  readonly pipeline: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Aborted when the pipeline stops reading. */
+  readonly signal: AbortSignal;
+}
+
+/** An open source. */
+export interface SourceReader<T = unknown> {
+  /**
+   * The next chunk, or `null` once a finite source is exhausted. May return synchronously.
+   * The runtime calls it only when it has room: not calling it is how the source is paused.
+   */
+  read(): SourceChunk<T> | null | Promise<SourceChunk<T> | null>;
+  /**
+   * Every record of `cursor.partition` up to and including `cursor.offset` is written (or
+   * dead-lettered). Called in offset order per partition, never past an unwritten record.
+   */
+  commit?(cursor: Cursor): void | Promise<void>;
+  /**
+   * The pipeline is stopping: take no new input, but let `read()` return what the source already
+   * accepted (records a producer was told were taken), then `null`. Without it, `read()` is simply
+   * no longer called.
+   */
+  stop?(): void;
+  /** Releases resources; pending `read()`s may resolve with `null`. */
+  close(): void | Promise<void>;
+}
+
+/** A source of records. Implement it for your own inputs; adapters do, too. */
+export interface Source<T = unknown> {
+  /** Short name for metrics and logs: `'iterable'`, `'json-lines'`, `'push'`, `'kafka'`. */
+  readonly kind: string;
+  /**
+   * Whether the source can re-read records from a committed cursor after a restart. Only
+   * replayable sources give exactly-once effect; the others are at-least-once at best.
+   */
+  readonly replayable: boolean;
+  open(context: SourceContext): SourceReader<T> | Promise<SourceReader<T>>;
+}
+
+/** A record with its metadata, as `fromIterable(…, { envelopes: true })` and `pushSource` accept it. */
+export interface Envelope<T = unknown> {
+  value: T;
+  /** Lane key. @default the source's partition option, `'0'` */
+  partition?: string | number;
+  /** Strictly increasing per partition. @default the previous offset of the partition + 1 */
+  offset?: number;
+  /** Event time: ms since epoch, a `Date`, or an ISO string. */
+  eventTime?: number | Date | string;
+  key?: string;
+  headers?: Readonly<Record<string, string>>;
+}

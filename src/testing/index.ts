@@ -1,0 +1,8 @@
+/**
+ * Test helpers for code that uses microbatch: a manual clock, a source that delivers records at
+ * scripted times, and a sink that fails, slows down or pushes back on a schedule.
+ * @packageDocumentation
+ */
+export { type TestClock, testClock } from './clock.js';
+export { type FlakyCall, type FlakySink, type FlakyStep, flakySink } from './flaky-sink.js';
+export { type ScriptedRecord, type ScriptedSource, scriptedSource } from './scripted-source.js';

@@ -1,0 +1,94 @@
+import type { Clock } from '../core/clock.js';
+import { invalidOptions } from '../core/errors.js';
+import { ChunkAssembler } from '../sources/chunks.js';
+import type { Envelope, Source, SourceChunk, SourceReader } from '../sources/types.js';
+
+/** One scripted record: a value that arrives at time `at` (ms on the pipeline clock). */
+export interface ScriptedRecord<T> extends Envelope<T> {
+  at: number;
+}
+
+/** A scripted source, with what it observed. */
+export interface ScriptedSource<T> extends Source<T> {
+  /** Every commit the pipeline made, in order. */
+  readonly commits: { partition: string; offset: number }[];
+  /** Records handed to the pipeline so far. */
+  readonly delivered: number;
+}
+
+/**
+ * A source that delivers records at given times on `clock`, for deterministic tests of timing:
+ * `scriptedSource(clock, [{ at: 0, value: 'a' }, { at: 1500, value: 'b', partition: 'p1' }])`.
+ * Records due at the same time arrive together. It ends after the last record unless `endless`.
+ * It claims to be replayable when `replayable` is set (for tests of replay logic).
+ */
+export function scriptedSource<T>(
+  clock: Clock,
+  script: readonly ScriptedRecord<T>[],
+  options: { endless?: boolean; replayable?: boolean } = {},
+): ScriptedSource<T> {
+  const sorted = [...script].sort((a, b) => a.at - b.at);
+  sorted.forEach((r, i) => {
+    if (!Number.isFinite(r.at)) throw invalidOptions(`scriptedSource: record ${i} has no finite 'at' time`);
+  });
+  const commits: { partition: string; offset: number }[] = [];
+  let delivered = 0;
+  return {
+    kind: 'scripted',
+    replayable: options.replayable ?? false,
+    get commits() {
+      return commits;
+    },
+    get delivered() {
+      return delivered;
+    },
+    open({ signal }): SourceReader<T> {
+      const assembler = new ChunkAssembler<T>('0', 'scriptedSource');
+      let next = 0;
+      let stopped = false;
+      let wake: (() => void) | undefined;
+      let timer: unknown;
+      return {
+        async read(): Promise<SourceChunk<T> | null> {
+          for (;;) {
+            const ready = assembler.take();
+            if (ready !== null) return ready;
+            if (stopped || signal.aborted) return null;
+            if (next >= sorted.length) {
+              if (!options.endless) return null;
+              await new Promise<void>((resolve) => (wake = resolve));
+              continue;
+            }
+            const due = sorted[next]!.at;
+            if (due > clock.now()) {
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+                timer = clock.setTimeout(resolve, due - clock.now());
+              });
+              timer = undefined;
+              continue;
+            }
+            while (next < sorted.length && sorted[next]!.at <= clock.now()) {
+              const { at: _at, ...envelope } = sorted[next++]!;
+              assembler.addEnvelope(envelope);
+              delivered++;
+            }
+          }
+        },
+        commit(cursor) {
+          commits.push({ partition: cursor.partition, offset: cursor.offset });
+        },
+        stop() {
+          stopped = true;
+          if (timer !== undefined) clock.clearTimeout(timer);
+          wake?.();
+        },
+        close() {
+          stopped = true;
+          if (timer !== undefined) clock.clearTimeout(timer);
+          wake?.();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import type { RejectReason } from '../core/batch.js';
+
+/** What a transform sees: the records of one batch, with their positions. */
+export interface TransformInput<T> {
+  readonly records: readonly T[];
+  /** `offsets[i]` is the source offset of `records[i]`. */
+  readonly offsets: readonly number[];
+  readonly partition: string;
+  readonly batchId: string;
+}
+
+/** A record a transform refuses, by its index in the input. */
+export interface Rejection {
+  index: number;
+  reason: RejectReason;
+  /** Why, for the dead-letter envelope: zod issues, a message… */
+  details?: unknown;
+}
+
+/** What a transform returns. */
+export interface TransformOutput<T> {
+  /** The records kept (possibly changed), in input order. */
+  records: T[];
+  /**
+   * For each kept record, the index of the input record it came from. Required when records were
+   * removed; may be omitted when `records` maps one to one onto the input.
+   */
+  from?: number[];
+  /** Records refused: they go to the dead-letter sink with the reason. */
+  rejected?: Rejection[];
+  /** How many input records were removed as duplicates (counted, not dead-lettered). */
+  duplicates?: number;
+  /** How many input records were removed on purpose (a filter), counted as `filtered`. */
+  filtered?: number;
+}
+
+/**
+ * A step between the batcher and the sink: pure per batch, async allowed. It maps a batch's records
+ * to the ones kept and the ones rejected. Every input record must end up kept, rejected, a
+ * duplicate or filtered: the runtime checks the counts so that nothing disappears silently.
+ */
+export interface Transform<I, O> {
+  readonly name: string;
+  apply(input: TransformInput<I>): TransformOutput<O> | Promise<TransformOutput<O>>;
+}

@@ -1,0 +1,20 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'testing/index': 'src/testing/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  // Without splitting, the CJS build copies shared modules (the error class) into every entry and
+  // an error thrown from one subpath is not `instanceof` the class exported by another.
+  splitting: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+  treeshake: true,
+  // p-queue 9 is ESM-only; bundling it keeps the CJS build free of require(esm).
+  noExternal: ['p-queue'],
+});
