@@ -45,8 +45,6 @@ export class Lane<T> implements LaneState {
       this.openedAt = now;
       this.firstOffset = offset;
     }
-    this.lastOffset = offset;
-    this.highestOffset = offset;
   }
 
   /** Empties the lane; the caller already took the arrays. */
