@@ -69,11 +69,6 @@ export class EventHub {
     };
   }
 
-  /** True when someone listens, so callers can skip building an event nobody reads. */
-  wanted(event: PipelineEventName): boolean {
-    return (this.#listeners.get(event)?.size ?? 0) > 0 || channel(`microbatch:${event}`).hasSubscribers;
-  }
-
   emit<E extends PipelineEventName>(event: E, payload: PipelineEvents[E]): void {
     const set = this.#listeners.get(event);
     if (set !== undefined) {

@@ -130,8 +130,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #deadlineMissed = false;
   /** Reading must end now (failure, stop without drain, stop deadline). */
   #halted = false;
-  #wakeHalt: (() => void) | undefined;
-  readonly #haltSignal: Promise<void>;
+  #interruptRead: (() => void) | undefined;
   readonly #writeAbort = new AbortController();
   readonly #sourceAbort = new AbortController();
 
@@ -149,6 +148,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #timer: TimerHandle | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
 
+  /** Ranges read but dropped when the pipeline halted mid-chunk. */
+  readonly #abandoned: UndeliveredRange[] = [];
   #lastFlush: PipelineMetrics['lastFlush'];
   readonly #counts = {
     in: 0,
@@ -179,9 +180,6 @@ export class PipelineRuntime implements Pipeline<unknown> {
     this.#capBytes = this.#trigger.caps.bytes;
     this.#recordLimit = Math.min(parts.options.maxRecordBytes, this.#capBytes);
     this.#sizeEach = Number.isFinite(this.#recordLimit) || this.#trigger.usesBytes;
-    this.#haltSignal = new Promise<void>((resolve) => {
-      this.#wakeHalt = resolve;
-    });
     parts.signal?.addEventListener('abort', () => void this.stop().catch(() => {}), { once: true });
   }
 
@@ -366,7 +364,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #halt(): void {
     if (this.#halted) return;
     this.#halted = true;
-    this.#wakeHalt?.();
+    this.#interruptRead?.();
     this.#wakeRoom();
   }
 
@@ -397,11 +395,14 @@ export class PipelineRuntime implements Pipeline<unknown> {
         let result = reader.read();
         if (result !== null && typeof (result as Promise<unknown>).then === 'function') {
           syncReads = 0;
-          // A source may wait a long time for its next record; a halt must not wait for it.
-          result = await Promise.race([
-            result as Promise<SourceChunk<unknown> | null>,
-            this.#haltSignal.then(() => null),
-          ]);
+          // A source may wait a long time for its next record; a halt must not wait for it. (One
+          // interrupt slot, overwritten per read: racing a shared promise would pile up reactions.)
+          const pending = result as Promise<SourceChunk<unknown> | null>;
+          result = await new Promise<SourceChunk<unknown> | null>((resolve, reject) => {
+            this.#interruptRead = () => resolve(null);
+            pending.then(resolve, reject);
+          });
+          this.#interruptRead = undefined;
         } else if (++syncReads >= SYNC_READS_PER_YIELD) {
           // A synchronous source never gives the event loop back by itself: let timers and writes run.
           syncReads = 0;
@@ -471,8 +472,6 @@ export class PipelineRuntime implements Pipeline<unknown> {
     }
   }
 
-  readonly #abandoned: UndeliveredRange[] = [];
-
   /** The bulk path: no per-record sizes, so records are appended in runs up to the next check. */
   #appendBulk(
     lane: Lane<unknown>,
@@ -535,7 +534,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         (position.value >= values.length || nextReject.offset < offsets[position.value]!);
       if (isReject) {
         const size = Math.min(nextReject.bytes ?? estimateBytes(nextReject.value, limit), limit);
-        if (this.#heldBytes + size > budget && !lane.empty) {
+        if (this.#heldBytes + size > budget) {
           position.need = size;
           return;
         }
