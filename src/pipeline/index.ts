@@ -10,3 +10,4 @@ export type {
   UndeliveredRange,
 } from './report.js';
 export type { Pipeline, StopOptions } from './runtime.js';
+export { type TraceOptions, trace } from './trace.js';

@@ -696,7 +696,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const now = this.#clock.now();
     let earliest = Number.POSITIVE_INFINITY;
     for (const lane of this.#lanes.values()) {
-      if (lane.empty || lane.timePassed) continue;
+      if (lane.openedAt === undefined || lane.timePassed) continue;
       const at = this.#trigger.deadline(lane);
       if (at < earliest) earliest = at;
     }

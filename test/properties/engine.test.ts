@@ -51,8 +51,11 @@ const setup = fc.record({
 });
 
 /** Builds the scripted input: arrival times accumulate the gaps; offsets count per partition. */
-function script(input: { partition: string; gap: number; size: number }[]): ScriptedRecord<Rec>[] {
-  let at = 0;
+function script(
+  input: { partition: string; gap: number; size: number }[],
+  start: number,
+): ScriptedRecord<Rec>[] {
+  let at = start;
   const next = new Map<string, number>();
   return input.map(({ partition, gap, size }) => {
     at += gap;
@@ -77,7 +80,7 @@ describe('engine laws (scripted arrivals, flaky sink, test clock)', () => {
     'no loss, no duplicate, order per partition, caps, window, budget, commit safety',
     async (input, s) => {
       const clock = testClock(1_700_000_000_000);
-      const records = script(input);
+      const records = script(input, clock.now());
       const source = scriptedSource(clock, records);
       const flaky = flakySink<Rec>({ clock, schedule: s.steps });
       const dead = memorySink<DeadLetter>();
@@ -271,7 +274,7 @@ describe('failure accounting', () => {
     'a fatal sink error: run() rejects with MB_SINK_FAILED and the report accounts for every record',
     async (input, fatalCall, concurrency, maxRecords) => {
       const clock = testClock();
-      const records = script(input);
+      const records = script(input, clock.now());
       const inner = memorySink<Rec>();
       const sink = flakySink<Rec>({
         clock,
