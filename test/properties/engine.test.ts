@@ -174,7 +174,7 @@ describe('engine laws (scripted arrivals, flaky sink, test clock)', () => {
       expect(report.records.in).toBe(records.length);
       expect(report.records.written + report.records.deadLettered).toBe(records.length);
       const lastOffsets: Record<string, number> = {};
-      for (const r of records) lastOffsets[r.partition] = r.value.i;
+      for (const r of records) lastOffsets[r.value.p] = r.value.i;
       expect(report.committed).toEqual(lastOffsets);
       // Commits per partition only move forward.
       const seen = new Map<string, number>();
