@@ -1,0 +1,239 @@
+/**
+ * `npm run bench`: every measurement of the "Foundation" issue in one run, each variant in a fresh
+ * process, then bench/RESULTS.md rewritten below its hand-written preamble.
+ *
+ *   tsx bench/run.ts [--runs 3] [--lateness-seconds 12] [--quick] [--rerender]
+ *
+ * `--quick` (1 run of 200,000 records, 3 s of trickle) writes bench/.out/RESULTS.quick.md instead,
+ * for checking the harness; the goals are only judged on the full workload. Raw results go to
+ * bench/.out/results.json; `--rerender` rewrites RESULTS.md from them (after editing the preamble).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { ROOT, runWorker } from './lib/child.js';
+import { type ResultsInput, renderResults } from './lib/report.js';
+import { median } from './lib/stats.js';
+import {
+  type GoalRow,
+  LATENESS_IMPLS,
+  type LatenessImpl,
+  type LatenessResult,
+  type ThroughputResult,
+  type ThroughputSummary,
+  type Variant,
+} from './lib/types.js';
+import { LATENESS_SECONDS, type Mode, RECORDS } from './lib/workload.js';
+
+const USAGE = 'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender]';
+
+interface Args {
+  runs: number;
+  records: number;
+  latenessSeconds: number;
+  quick: boolean;
+  /** Rewrite RESULTS.md from the raw results of the last run (bench/.out/results.json), measuring nothing. */
+  rerender: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    runs: 3,
+    records: RECORDS,
+    latenessSeconds: LATENESS_SECONDS,
+    quick: false,
+    rerender: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      const v = Number(argv[++i]);
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${flag} needs a positive number`);
+      return v;
+    };
+    if (flag === '--runs') args.runs = Math.round(value());
+    else if (flag === '--lateness-seconds') args.latenessSeconds = value();
+    else if (flag === '--quick') args.quick = true;
+    else if (flag === '--rerender') args.rerender = true;
+    else throw new Error(`unknown option ${flag}; usage: ${USAGE}`);
+  }
+  if (args.quick) Object.assign(args, { runs: 1, records: 200_000, latenessSeconds: 3 });
+  return args;
+}
+
+/** Throughput variants, in the order of the tables. */
+const THROUGHPUT: { variant: Variant; label: string }[] = [
+  { variant: 'microbatch', label: 'microbatch (default: each record sized, `maxRecordBytes` 1 MiB)' },
+  { variant: 'microbatch-sampled', label: 'microbatch, `maxRecordBytes: Infinity` (size sampling only)' },
+  { variant: 'rxjs', label: 'RxJS 7 `bufferTime(1000, null, 5000)`' },
+  { variant: 'effect', label: "Effect 3 `Stream.groupedWithin(5000, '1 second')`" },
+  { variant: 'hand', label: 'hand-written loop (array buffer, 5,000 or 1 s)' },
+];
+const MODES: Mode[] = ['single', 'arrays'];
+
+const log = (message: string) => process.stderr.write(`${message}\n`);
+const mrs = (n: number) => `${(n / 1e6).toFixed(2)} M rec/s`;
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
+
+async function throughput(args: Args): Promise<ThroughputSummary[]> {
+  const results = new Map<string, ThroughputResult[]>();
+  // Round-robin: run 1 of every variant, then run 2…, so that a noisy minute hits all of them.
+  for (let round = 1; round <= args.runs; round++) {
+    for (const mode of MODES) {
+      for (const { variant } of THROUGHPUT) {
+        const result = await runWorker<ThroughputResult>('bench/throughput/worker.ts', [
+          variant,
+          mode,
+          String(args.records),
+        ]);
+        if (result.records !== args.records) {
+          throw new Error(
+            `${variant}/${mode}: delivered ${result.records} records, expected ${args.records}`,
+          );
+        }
+        const key = `${variant}/${mode}`;
+        results.set(key, [...(results.get(key) ?? []), result]);
+        log(
+          `  throughput ${round}/${args.runs} ${key.padEnd(26)} ${mrs(result.recordsPerSecond).padStart(15)}  peak RSS ${mb(result.peakRss)}  ${result.batches} batches`,
+        );
+      }
+    }
+  }
+  const summaries: ThroughputSummary[] = [];
+  for (const mode of MODES) {
+    for (const { variant, label } of THROUGHPUT) {
+      const runs = results.get(`${variant}/${mode}`)!;
+      summaries.push({
+        variant,
+        label,
+        mode,
+        runs,
+        recordsPerSecond: median(runs.map((r) => r.recordsPerSecond)),
+        peakRss: median(runs.map((r) => r.peakRss)),
+        baselineRss: median(runs.map((r) => r.baselineRss)),
+      });
+    }
+  }
+  return summaries;
+}
+
+async function lateness(args: Args): Promise<LatenessResult[]> {
+  const results: LatenessResult[] = [];
+  // One at a time, so each trickle has the machine's idle loop to itself.
+  for (const impl of LATENESS_IMPLS) {
+    log(`  lateness ${impl}: ${args.latenessSeconds} s…`);
+    const result = await runWorker<LatenessResult>('bench/lateness.ts', [impl, String(args.latenessSeconds)]);
+    log(
+      `  lateness ${impl.padEnd(10)} median ${result.lateness.median.toFixed(2)} ms, p99 ${result.lateness.p99.toFixed(2)} ms over ${result.windows} windows`,
+    );
+    results.push(result);
+  }
+  return results;
+}
+
+function goals(tp: ThroughputSummary[], late: LatenessResult[]): GoalRow[] {
+  const rate = (variant: Variant, mode: Mode) =>
+    tp.find((s) => s.variant === variant && s.mode === mode)!.recordsPerSecond;
+  const find = (variant: Variant, mode: Mode) => tp.find((s) => s.variant === variant && s.mode === mode)!;
+  const rss = (variant: Variant, mode: Mode) => find(variant, mode).peakRss;
+  const growth = (variant: Variant, mode: Mode) =>
+    find(variant, mode).peakRss - find(variant, mode).baselineRss;
+  const latency = (impl: LatenessImpl) => late.find((l) => l.impl === impl)!;
+  const rows: GoalRow[] = [];
+  for (const variant of ['microbatch', 'microbatch-sampled'] as const) {
+    const who = variant === 'microbatch' ? 'microbatch (default)' : 'microbatch, `maxRecordBytes: Infinity`';
+    const arrays = rate(variant, 'arrays') / rate('rxjs', 'arrays');
+    rows.push({
+      goal: `arrays of 500: ${who} ≥ 2× RxJS throughput`,
+      measured: `${arrays.toFixed(2)}× (${mrs(rate(variant, 'arrays'))} vs ${mrs(rate('rxjs', 'arrays'))})`,
+      pass: arrays >= 2,
+    });
+    const single = rate(variant, 'single') / rate('rxjs', 'single');
+    rows.push({
+      goal: `one at a time: ${who} ≥ RxJS throughput`,
+      measured: `${single.toFixed(2)}× (${mrs(rate(variant, 'single'))} vs ${mrs(rate('rxjs', 'single'))})`,
+      pass: single >= 1,
+    });
+    for (const mode of MODES) {
+      const ratio = rss(variant, mode) / rss('hand', mode);
+      rows.push({
+        goal: `peak RSS, ${mode === 'single' ? 'one at a time' : 'arrays of 500'}: ${who} ≤ 1.2× the hand loop`,
+        measured:
+          `${ratio.toFixed(2)}× (${mb(rss(variant, mode))} vs ${mb(rss('hand', mode))}); ` +
+          `growth over the pre-workload RSS: ${mb(growth(variant, mode))} vs ${mb(growth('hand', mode))} ` +
+          `(${(growth(variant, mode) / growth('hand', mode)).toFixed(1)}×)`,
+        pass: ratio <= 1.2,
+      });
+    }
+  }
+  const mb0 = latency('microbatch');
+  rows.push({
+    goal: 'flush lateness p99 ≤ 2 ms (microbatch, 200 ms window, 50 records/s)',
+    measured: `p99 ${mb0.lateness.p99.toFixed(2)} ms (median ${mb0.lateness.median.toFixed(2)} ms, ${mb0.windows} windows)`,
+    pass: mb0.lateness.p99 <= 2,
+  });
+  return rows;
+}
+
+async function measureAll(args: Args): Promise<ResultsInput> {
+  const started = new Date();
+  const loadBefore = os.loadavg();
+  log(
+    `microbatch bench: ${args.records.toLocaleString('en-US')} records, ${args.runs} run(s) per variant, lateness ${args.latenessSeconds} s per implementation`,
+  );
+  const tp = await throughput(args);
+  const late = await lateness(args);
+  const cpus = os.cpus();
+  return {
+    date: started,
+    durationS: (Date.now() - started.getTime()) / 1000,
+    machine: {
+      cpu: cpus[0]?.model.trim() ?? 'unknown',
+      cores: cpus.length,
+      node: process.version,
+      platform: `${os.type()} ${os.release()} ${os.arch()}`,
+      memory: os.totalmem(),
+      loadBefore,
+      loadAfter: os.loadavg(),
+    },
+    command: args.quick
+      ? 'npm run bench -- --quick'
+      : `npm run bench${args.runs !== 3 || args.latenessSeconds !== LATENESS_SECONDS ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    args,
+    throughput: tp,
+    lateness: late,
+    goals: goals(tp, late),
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const outDir = join(ROOT, 'bench/.out');
+  const json = join(outDir, args.quick ? 'results.quick.json' : 'results.json');
+  let input: ResultsInput;
+  if (args.rerender) {
+    input = JSON.parse(readFileSync(json, 'utf8'), (key, value) =>
+      key === 'date' ? new Date(value) : value,
+    );
+  } else {
+    input = await measureAll(args);
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(json, `${JSON.stringify(input, null, 2)}\n`);
+  }
+
+  const target = args.quick ? join(outDir, 'RESULTS.quick.md') : join(ROOT, 'bench/RESULTS.md');
+  let previous = '';
+  try {
+    previous = readFileSync(join(ROOT, 'bench/RESULTS.md'), 'utf8');
+  } catch {
+    // First run: the default preamble is used.
+  }
+  writeFileSync(target, renderResults(previous, input));
+  log(`\nwrote ${target}`);
+  for (const row of input.goals) log(`  ${row.pass ? 'PASS' : 'FAIL'}  ${row.goal}: ${row.measured}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
