@@ -1,7 +1,7 @@
 import type { Mode } from './workload.js';
 
 /** Throughput variants; each runs in its own process. */
-export const VARIANTS = ['microbatch', 'microbatch-sampled', 'rxjs', 'effect', 'hand'] as const;
+export const VARIANTS = ['microbatch', 'microbatch-sized', 'rxjs', 'effect', 'hand'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** What one throughput run reports. */

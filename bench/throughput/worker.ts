@@ -11,11 +11,11 @@ async function load(variant: Variant): Promise<(mode: Mode, count: number) => Pr
   switch (variant) {
     case 'microbatch': {
       const m = await import('./microbatch.js');
-      return (mode, count) => m.run(mode, count, { sizeEach: true });
-    }
-    case 'microbatch-sampled': {
-      const m = await import('./microbatch.js');
       return (mode, count) => m.run(mode, count, { sizeEach: false });
+    }
+    case 'microbatch-sized': {
+      const m = await import('./microbatch.js');
+      return (mode, count) => m.run(mode, count, { sizeEach: true });
     }
     case 'rxjs':
       return (await import('./rxjs.js')).run;

@@ -105,5 +105,15 @@ export function batchId(
   firstOffset: number,
   lastOffset: number,
 ): string {
-  return `${safeName(pipeline)}.${safeName(partition)}.${pad(firstOffset)}-${pad(lastOffset)}`;
+  return batchIdPrefix(pipeline, partition) + batchIdRange(firstOffset, lastOffset);
+}
+
+/** The part of a batch id that names the pipeline and the partition (constant per lane). */
+export function batchIdPrefix(pipeline: string, partition: string): string {
+  return `${safeName(pipeline)}.${safeName(partition)}.`;
+}
+
+/** The part of a batch id that names the offset range. */
+export function batchIdRange(firstOffset: number, lastOffset: number): string {
+  return `${pad(firstOffset)}-${pad(lastOffset)}`;
 }

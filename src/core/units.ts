@@ -60,10 +60,13 @@ export function parseSize(value: unknown, what: string): number {
 }
 
 /** Checks a positive integer option (counts). */
-export function parseCount(value: unknown, what: string, { min = 1 } = {}): number {
+export function parseCount(value: unknown, what: string, { min = 1, allowInfinity = false } = {}): number {
+  if (allowInfinity && value === Number.POSITIVE_INFINITY) return value;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    if (value === Number.POSITIVE_INFINITY) return value;
-    throw invalidOptions(`${what} must be an integer ≥ ${min}; got ${show(value)}`, { option: what, value });
+    throw invalidOptions(
+      `${what} must be an integer ≥ ${min}${allowInfinity ? ' (or Infinity)' : ''}; got ${show(value)}`,
+      { option: what, value },
+    );
   }
   return value;
 }

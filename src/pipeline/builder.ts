@@ -2,21 +2,23 @@ import type { DeadLetter } from '../core/batch.js';
 import { systemClock } from '../core/clock.js';
 import { invalidOptions } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
+import { show } from '../core/units.js';
 import type { Sink } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
 import type { Transform } from '../transforms/types.js';
 import { any } from '../triggers/combinators.js';
 import { time } from '../triggers/time.js';
-import type { Trigger } from '../triggers/types.js';
+import { isTrigger, type Trigger } from '../triggers/types.js';
 import { volume } from '../triggers/volume.js';
 import { type PipelineOptions, resolveOptions } from './options.js';
 import { type Pipeline, PipelineRuntime } from './runtime.js';
 
 /**
  * The default trigger when none is given: whichever comes first of 1 second, 1,000 records or 10 MB
- * (the envelope Vector's sinks default to).
+ * (the envelope Vector's sinks default to), the bytes lowered to the memory budget if it is smaller.
  */
-export const defaultTrigger = (): Trigger => any(time(1_000), volume({ records: 1_000, bytes: 10e6 }));
+export const defaultTrigger = (maxBufferBytes = 64e6): Trigger =>
+  any(time(1_000), volume({ records: 1_000, bytes: Math.min(10e6, maxBufferBytes) }));
 
 /**
  * Assembles a pipeline: `pipeline({ name }).source(…).trigger(…).transform(…).sink(…).build()`.
@@ -30,6 +32,7 @@ export class PipelineBuilder<In = unknown, Out = In> {
   readonly #transforms: Transform<any, any>[] = [];
   #sink: Sink<any> | undefined;
   #deadLetter: Sink<DeadLetter> | undefined;
+  readonly #called = new Set<string>();
 
   constructor(options: PipelineOptions) {
     this.#options = options;
@@ -37,14 +40,14 @@ export class PipelineBuilder<In = unknown, Out = In> {
 
   /** Where records come from: `fromIterable`, `fromJsonLines`, `pushSource`, an adapter, or your own. */
   source<T>(source: Source<T>): PipelineBuilder<T, T> {
-    this.#once('source', this.#source);
+    this.#once('source');
     this.#source = source;
     return this as unknown as PipelineBuilder<T, T>;
   }
 
   /** When lanes flush: `triggers.any(triggers.time('15s'), triggers.volume({ records: 10_000 }))`. */
   trigger(trigger: Trigger): this {
-    this.#once('trigger', this.#trigger);
+    this.#once('trigger');
     this.#trigger = trigger;
     return this;
   }
@@ -66,14 +69,14 @@ export class PipelineBuilder<In = unknown, Out = In> {
 
   /** Where batches go. */
   sink(sink: Sink<Out>): this {
-    this.#once('sink', this.#sink);
+    this.#once('sink');
     this.#sink = sink;
     return this;
   }
 
   /** Where rejected records go, as {@link DeadLetter} envelopes; written before the source commits. */
   deadLetter(sink: Sink<DeadLetter>): this {
-    this.#once('deadLetter', this.#deadLetter);
+    this.#once('deadLetter');
     this.#deadLetter = sink;
     return this;
   }
@@ -82,23 +85,27 @@ export class PipelineBuilder<In = unknown, Out = In> {
   build(): Pipeline<Out> {
     const options = resolveOptions(this.#options);
     const at = `pipeline '${options.name}'`;
-    if (this.#source === undefined)
+    if (!this.#called.has('source'))
       throw invalidOptions(`${at}: no source; call .source(...) before .build()`);
-    if (typeof this.#source.open !== 'function')
-      throw invalidOptions(`${at}: .source() needs a Source (an object with open())`);
-    if (this.#sink === undefined) throw invalidOptions(`${at}: no sink; call .sink(...) before .build()`);
-    if (typeof this.#sink.write !== 'function')
-      throw invalidOptions(`${at}: .sink() needs a Sink (an object with write())`);
-    if (this.#deadLetter !== undefined && typeof this.#deadLetter.write !== 'function') {
-      throw invalidOptions(`${at}: .deadLetter() needs a Sink (an object with write())`);
+    if (typeof this.#source?.open !== 'function') {
+      throw invalidOptions(
+        `${at}: .source() needs a Source (an object with open()); got ${show(this.#source)}`,
+      );
     }
-    const trigger = this.#trigger ?? defaultTrigger();
-    if (
-      typeof trigger.check !== 'function' ||
-      typeof trigger.deadline !== 'function' ||
-      typeof trigger.headroom !== 'function'
-    ) {
-      throw invalidOptions(`${at}: .trigger() needs a Trigger (see triggers.time, triggers.volume)`);
+    if (!this.#called.has('sink')) throw invalidOptions(`${at}: no sink; call .sink(...) before .build()`);
+    if (typeof this.#sink?.write !== 'function') {
+      throw invalidOptions(`${at}: .sink() needs a Sink (an object with write()); got ${show(this.#sink)}`);
+    }
+    if (this.#called.has('deadLetter') && typeof this.#deadLetter?.write !== 'function') {
+      throw invalidOptions(
+        `${at}: .deadLetter() needs a Sink (an object with write()); got ${show(this.#deadLetter)}`,
+      );
+    }
+    const trigger = this.#called.has('trigger') ? this.#trigger : defaultTrigger(options.maxBufferBytes);
+    if (!isTrigger(trigger)) {
+      throw invalidOptions(
+        `${at}: .trigger() needs a Trigger (see triggers.time, triggers.volume); got ${show(trigger)}`,
+      );
     }
     this.#transforms.forEach((t, i) => {
       if (typeof t?.apply !== 'function')
@@ -123,10 +130,11 @@ export class PipelineBuilder<In = unknown, Out = In> {
     }) as Pipeline<Out>;
   }
 
-  #once(what: string, current: unknown): void {
-    if (current !== undefined) {
+  #once(what: string): void {
+    if (this.#called.has(what)) {
       throw invalidOptions(`pipeline '${String(this.#options?.name)}': .${what}() was called twice`);
     }
+    this.#called.add(what);
   }
 }
 

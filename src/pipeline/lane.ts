@@ -8,8 +8,17 @@ import type { LaneState } from '../triggers/types.js';
  */
 export class Lane<T> implements LaneState {
   readonly partition: string;
-  values: T[] = [];
-  offsets: number[] = [];
+  /** Cached start of this lane's batch ids. */
+  idPrefix: string | undefined;
+  /** The lane's values, as runs to be joined at the cut (a native copy, not a loop per record). */
+  #runs: T[][] = [];
+  /** The run that single values are pushed onto. */
+  #tail: T[] | undefined;
+  /**
+   * Offset of each value; `undefined` while they are consecutive from `firstOffset` (the common
+   * case, which then costs nothing per record).
+   */
+  offsets: number[] | undefined;
   eventTimes: (number | undefined)[] | undefined;
   keys: (string | undefined)[] | undefined;
   headers: (Readonly<Record<string, string>> | undefined)[] | undefined;
@@ -47,10 +56,46 @@ export class Lane<T> implements LaneState {
     }
   }
 
+  /** Appends one value. */
+  pushValue(value: T): void {
+    if (this.#tail === undefined) this.#runs.push((this.#tail = []));
+    this.#tail.push(value);
+  }
+
+  /**
+   * Appends `values[from..to)`. A whole array the source gave away (`owned`) is kept as it is; a part
+   * is copied with one native `slice`; a short run goes onto the tail.
+   */
+  appendRun(values: T[], from: number, to: number, owned: boolean): void {
+    if (to - from < 64) {
+      for (let i = from; i < to; i++) this.pushValue(values[i]!);
+      return;
+    }
+    this.#tail = undefined;
+    this.#runs.push(owned && from === 0 && to === values.length ? values : values.slice(from, to));
+  }
+
+  /** The values in order, as one array. */
+  takeValues(): T[] {
+    const runs = this.#runs;
+    if (runs.length === 1) return runs[0]!;
+    return runs.length === 0 ? [] : (Array.prototype.concat.apply([], runs) as T[]);
+  }
+
+  /** The offsets as a list, written out from the consecutive range when they were implicit. */
+  listOffsets(): number[] {
+    if (this.offsets === undefined) {
+      this.offsets = new Array<number>(this.records);
+      for (let i = 0; i < this.records; i++) this.offsets[i] = this.firstOffset + i;
+    }
+    return this.offsets;
+  }
+
   /** Empties the lane; the caller already took the arrays. */
   reset(): void {
-    this.values = [];
-    this.offsets = [];
+    this.#runs = [];
+    this.#tail = undefined;
+    this.offsets = undefined;
     this.eventTimes = undefined;
     this.keys = undefined;
     this.headers = undefined;

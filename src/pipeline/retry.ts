@@ -53,11 +53,14 @@ export async function withRetry<R>(
   const random = context.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {
     if (signal.aborted) throw aborted(context, signal.reason);
-    const attemptController = new AbortController();
-    const forward = () => attemptController.abort(signal.reason);
-    signal.addEventListener('abort', forward, { once: true });
+    // Without a timeout, the attempt's signal is the operation's: no controller per attempt.
+    const timed = Number.isFinite(policy.attemptTimeout);
+    const attemptController = timed ? new AbortController() : undefined;
+    const attemptSignal = attemptController?.signal ?? signal;
+    const forward = () => attemptController?.abort(signal.reason);
+    if (timed) signal.addEventListener('abort', forward, { once: true });
     let timer: unknown;
-    if (Number.isFinite(policy.attemptTimeout)) {
+    if (attemptController !== undefined) {
       timer = clock.setTimeout(() => {
         attemptController.abort(
           new MicrobatchError(
@@ -71,14 +74,11 @@ export async function withRetry<R>(
       }, policy.attemptTimeout);
     }
     try {
-      const result = await raceAbort(
-        operation({ signal: attemptController.signal, attempt }),
-        attemptController.signal,
-      );
+      const result = await raceAbort(operation({ signal: attemptSignal, attempt }), attemptSignal);
       return { result, attempts: attempt };
     } catch (thrown) {
       if (signal.aborted) throw aborted(context, signal.reason);
-      const error = attemptController.signal.aborted ? attemptController.signal.reason : thrown;
+      const error = attemptSignal.aborted ? attemptSignal.reason : thrown;
       if (!isRetryable(error)) {
         throw new MicrobatchError(context.failure, `${context.what} failed: ${describeError(error)}`, {
           cause: error,
@@ -100,7 +100,7 @@ export async function withRetry<R>(
       }
     } finally {
       if (timer !== undefined) clock.clearTimeout(timer);
-      signal.removeEventListener('abort', forward);
+      if (timed) signal.removeEventListener('abort', forward);
     }
   }
 }

@@ -1,5 +1,12 @@
 import PQueue from 'p-queue';
-import { type Batch, batchId, type DeadLetter, type FlushReason, type RejectReason } from '../core/batch.js';
+import {
+  type Batch,
+  batchIdPrefix,
+  batchIdRange,
+  type DeadLetter,
+  type FlushReason,
+  type RejectReason,
+} from '../core/batch.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { describeError, type ErrorCode, MicrobatchError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -132,10 +139,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #halted = false;
   #interruptRead: (() => void) | undefined;
   readonly #writeAbort = new AbortController();
+  readonly #signal: AbortSignal | undefined;
   readonly #sourceAbort = new AbortController();
 
   #heldBytes = 0;
-  #bufferedRecords = 0;
   #inFlight = { batches: 0, records: 0, bytes: 0 };
   #pending = 0; // entries not yet committed or abandoned
   #paused = false;
@@ -179,8 +186,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
     this.#capRecords = this.#trigger.caps.records;
     this.#capBytes = this.#trigger.caps.bytes;
     this.#recordLimit = Math.min(parts.options.maxRecordBytes, this.#capBytes);
-    this.#sizeEach = Number.isFinite(this.#recordLimit) || this.#trigger.usesBytes;
-    parts.signal?.addEventListener('abort', () => void this.stop().catch(() => {}), { once: true });
+    this.#sizeEach = parts.options.sizeRecords || this.#trigger.usesBytes;
+    this.#signal = parts.signal;
+    this.#signal?.addEventListener('abort', () => void this.stop().catch(() => {}), { once: true });
   }
 
   get status(): PipelineStatus {
@@ -228,6 +236,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       const timer = this.#clock.setTimeout(() => {
         this.#deadlineMissed = true;
         this.#halt();
+        this.#wakeIdle();
         this.#writeAbort.abort(
           new MicrobatchError(
             'MB_CLOSED',
@@ -235,7 +244,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
           ),
         );
       }, deadline);
-      void this.#finished.finally(() => this.#clock.clearTimeout(timer));
+      const clear = () => this.#clock.clearTimeout(timer);
+      this.#finished.then(clear, clear);
     }
     return this.#finished.catch(() => this.#report ?? this.#buildReport());
   }
@@ -248,7 +258,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     if (this.#status !== 'idle') {
       throw new MicrobatchError(
         'MB_CLOSED',
-        `pipeline '${this.name}' was already started; build a new one to run again`,
+        `pipeline '${this.name}' was already ${this.#status === 'stopped' ? 'stopped' : 'started'}; build a new one to run again`,
       );
     }
     this.#startedAt = this.#clock.now();
@@ -276,6 +286,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
       'pipeline started',
     );
     this.#finished = this.#lifecycle();
+    // A signal that was aborted before the start never fires its event: stop now.
+    if (this.#signal?.aborted) void this.stop().catch(() => {});
     // run() and stop() observe the outcome; nobody else must see an unhandled rejection.
     this.#finished.catch(() => {});
   }
@@ -296,6 +308,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
   /** Reads until the source ends or the pipeline halts, drains, closes, and reports. */
   async #lifecycle(): Promise<DeliveryReport> {
     await this.#pump();
+    if (this.#halted) await this.#collectLeftovers();
     const drain = this.#error === undefined && !this.#halted;
     if (drain) {
       if (this.#status === 'running') this.#setStatus('draining');
@@ -403,13 +416,15 @@ export class PipelineRuntime implements Pipeline<unknown> {
             pending.then(resolve, reject);
           });
           this.#interruptRead = undefined;
-        } else if (++syncReads >= SYNC_READS_PER_YIELD) {
-          // A synchronous source never gives the event loop back by itself: let timers and writes run.
+        } else if (++syncReads >= SYNC_READS_PER_YIELD || this.#inFlight.batches > 0) {
+          // A synchronous source never gives the event loop back by itself: let timers run, and let
+          // cut batches be written before reading more, so they do not pile up in memory.
           syncReads = 0;
           await yieldToLoop();
         }
         if (result === null) return;
-        await this.#ingest(result as SourceChunk<unknown>);
+        const waiting = this.#ingest(result as SourceChunk<unknown>);
+        if (waiting !== undefined) await waiting;
       }
     } catch (error) {
       const failure = MicrobatchError.is(error)
@@ -428,13 +443,65 @@ export class PipelineRuntime implements Pipeline<unknown> {
     }
   }
 
-  /** Appends a chunk, waiting for memory whenever the budget is full. */
-  async #ingest(chunk: SourceChunk<unknown>): Promise<void> {
+  /**
+   * After a halt (stop without drain, a failure, a missed deadline): takes what the source had
+   * already accepted — records a push source told its producer were taken — and reports it as
+   * undelivered, so nothing disappears from the accounting.
+   */
+  async #collectLeftovers(): Promise<void> {
+    const reader = this.#reader;
+    if (reader?.stop === undefined) return;
+    reader.stop();
+    try {
+      for (let reads = 0; reads < 10_000; reads++) {
+        let result = reader.read();
+        if (result !== null && typeof (result as Promise<unknown>).then === 'function') {
+          // Only what is already there: a source still waiting for input has nothing to hand over.
+          result = await Promise.race([
+            result as Promise<SourceChunk<unknown> | null>,
+            new Promise<null>((resolve) => setImmediate(() => resolve(null))),
+          ]);
+        }
+        const chunk = result as SourceChunk<unknown> | null;
+        if (chunk === null) return;
+        const records = chunk.values.length + (chunk.rejected?.length ?? 0);
+        if (records === 0) continue;
+        this.#counts.in += records;
+        this.#abandoned.push({
+          partition: String(chunk.partition),
+          firstOffset: Math.min(
+            chunk.values.length > 0 ? offsetAt(chunk, 0) : Number.POSITIVE_INFINITY,
+            chunk.rejected?.[0]?.offset ?? Number.POSITIVE_INFINITY,
+          ),
+          lastOffset: Math.max(
+            chunk.values.length > 0 ? offsetAt(chunk, chunk.values.length - 1) : -1,
+            chunk.rejected?.at(-1)?.offset ?? -1,
+          ),
+          records,
+          state: 'buffered',
+        });
+      }
+    } catch (error) {
+      this.#logger.warn(
+        { pipeline: this.name, err: error },
+        'source failed while handing over its leftovers',
+      );
+    }
+  }
+
+  /**
+   * Appends a chunk. Returns `undefined` when all of it was taken at once (the common case, with no
+   * promise to allocate), or a promise that takes the rest as the memory budget frees up.
+   */
+  #ingest(chunk: SourceChunk<unknown>): Promise<void> | undefined {
     const { values, offsets } = chunk;
-    if (!Array.isArray(values) || !Array.isArray(offsets) || values.length !== offsets.length) {
+    if (
+      !Array.isArray(values) ||
+      (offsets === undefined ? !Number.isSafeInteger(chunk.firstOffset) : offsets.length !== values.length)
+    ) {
       throw new MicrobatchError(
         'MB_SOURCE_FAILED',
-        `pipeline '${this.name}': source '${this.#source.kind}' returned a chunk whose values and offsets differ in length`,
+        `pipeline '${this.name}': source '${this.#source.kind}' returned a chunk without values and matching offsets (or a firstOffset)`,
       );
     }
     let lane = this.#lanes.get(chunk.partition);
@@ -446,33 +513,52 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const position = { value: 0, reject: 0, need: 0 };
     const rejected = chunk.rejected ?? NO_REJECTS;
     const bulk = !this.#sizeEach && rejected.length === 0 && chunk.bytes === undefined;
+    if (bulk) this.#appendBulk(lane, chunk, position);
+    else this.#appendEach(lane, chunk, rejected, position);
+    if (position.value >= values.length && position.reject >= rejected.length) return undefined;
+    return this.#ingestRest(lane, chunk, rejected, bulk, position);
+  }
+
+  /** The rest of a chunk that did not fit the budget: wait for room, append, repeat. */
+  async #ingestRest(
+    lane: Lane<unknown>,
+    chunk: SourceChunk<unknown>,
+    rejected: SourceRejection[],
+    bulk: boolean,
+    position: { value: number; reject: number; need: number },
+  ): Promise<void> {
+    const { values } = chunk;
     for (;;) {
-      if (bulk) this.#appendBulk(lane, chunk, position);
-      else this.#appendEach(lane, chunk, rejected, position);
-      if (position.value >= values.length && position.reject >= rejected.length) return;
       await this.#makeRoom(position.need);
       if (this.#halted) {
         // Halted mid-chunk: the rest was read but is not taken; it stays uncommitted.
-        this.#counts.in += values.length - position.value + rejected.length - position.reject;
+        const left = values.length - position.value + rejected.length - position.reject;
+        this.#counts.in += left;
         this.#abandoned.push({
           partition: lane.partition,
           firstOffset: Math.min(
-            offsets[position.value] ?? Infinity,
-            rejected[position.reject]?.offset ?? Infinity,
+            position.value < values.length ? offsetAt(chunk, position.value) : Number.POSITIVE_INFINITY,
+            rejected[position.reject]?.offset ?? Number.POSITIVE_INFINITY,
           ),
           lastOffset: Math.max(
-            offsets[offsets.length - 1] ?? -1,
+            offsetAt(chunk, values.length - 1),
             rejected[rejected.length - 1]?.offset ?? -1,
           ),
-          records: values.length - position.value + rejected.length - position.reject,
+          records: left,
           state: 'buffered',
         });
         return;
       }
+      if (bulk) this.#appendBulk(lane, chunk, position);
+      else this.#appendEach(lane, chunk, rejected, position);
+      if (position.value >= values.length && position.reject >= rejected.length) return;
     }
   }
 
-  /** The bulk path: no per-record sizes, so records are appended in runs up to the next check. */
+  /**
+   * The bulk path (no per-record sizes): records are appended in runs up to the next point where the
+   * trigger, the record cap or the budget needs a look; consecutive offsets are not even stored.
+   */
   #appendBulk(
     lane: Lane<unknown>,
     chunk: SourceChunk<unknown>,
@@ -482,34 +568,48 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const n = values.length;
     let i = position.value;
     while (i < n) {
-      const room = Math.floor((this.#options.maxBufferBytes - this.#heldBytes) / this.#averageBytes);
+      let room = Math.floor((this.#options.maxBufferBytes - this.#heldBytes) / this.#averageBytes);
+      // With nothing held, one record always fits: the estimate must never wedge the pipeline.
+      if (room <= 0 && this.#heldBytes <= 0) room = 1;
       if (room <= 0) {
         position.value = i;
         position.need = this.#averageBytes;
         return;
       }
-      if (lane.empty) this.#openLane(lane, offsets[i]!);
+      const first = offsets === undefined ? chunk.firstOffset! + i : offsets[i]!;
+      if (!(first > lane.highestOffset)) throw this.#offsetError(lane, first, lane.highestOffset);
+      if (lane.empty) this.#openLane(lane, first);
       const take = Math.min(n - i, lane.untilCheck, this.#capRecords - lane.records, room);
       const end = i + take;
-      let previous = lane.highestOffset;
-      for (let k = i; k < end; k++) {
-        const offset = offsets[k]!;
-        if (!(offset > previous)) throw this.#offsetError(lane, offset, previous);
-        previous = offset;
-        lane.values.push(values[k]);
-        lane.offsets.push(offset);
+      lane.appendRun(values, i, end, chunk.owned === true);
+      if (offsets === undefined) {
+        const last = first + take - 1;
+        if (lane.offsets !== undefined || (lane.records > 0 && first !== lane.highestOffset + 1)) {
+          // Not consecutive with what the lane holds: list the offsets from here on.
+          const laneOffsets = lane.listOffsets();
+          for (let o = first; o <= last; o++) laneOffsets.push(o);
+        }
+        lane.highestOffset = last;
+      } else {
+        const laneOffsets = lane.listOffsets();
+        let previous = lane.highestOffset;
+        for (let k = i; k < end; k++) {
+          const offset = offsets[k]!;
+          if (!(offset > previous)) throw this.#offsetError(lane, offset, previous);
+          laneOffsets.push(offset);
+          previous = offset;
+        }
+        lane.highestOffset = previous;
       }
+      lane.lastOffset = lane.highestOffset;
       this.#copyMeta(lane, chunk, i, end);
       this.#sampleSizes(values, i, end);
       const bytes = take * this.#averageBytes;
       lane.records += take;
       lane.bytes += bytes;
       lane.heldBytes += bytes;
-      lane.highestOffset = previous;
-      lane.lastOffset = previous;
       lane.untilCheck -= take;
       this.#heldBytes += bytes;
-      this.#bufferedRecords += take;
       this.#counts.in += take;
       i = end;
       this.#afterAppend(lane);
@@ -524,34 +624,34 @@ export class PipelineRuntime implements Pipeline<unknown> {
     rejected: SourceRejection[],
     position: { value: number; reject: number; need: number },
   ): void {
-    const { values, offsets, bytes: sizes } = chunk;
-    const budget = this.#options.maxBufferBytes;
+    const { values, bytes: sizes } = chunk;
     const limit = this.#recordLimit;
     while (position.value < values.length || position.reject < rejected.length) {
       const nextReject = rejected[position.reject];
-      const isReject =
-        nextReject !== undefined &&
-        (position.value >= values.length || nextReject.offset < offsets[position.value]!);
-      if (isReject) {
+      const offset =
+        position.value < values.length ? offsetAt(chunk, position.value) : Number.POSITIVE_INFINITY;
+      if (nextReject !== undefined && nextReject.offset < offset) {
         const size = Math.min(nextReject.bytes ?? estimateBytes(nextReject.value, limit), limit);
-        if (this.#heldBytes + size > budget) {
+        if (!this.#fits(size)) {
           position.need = size;
           return;
         }
-        if (!(nextReject.offset > lane.highestOffset))
+        if (!(nextReject.offset > lane.highestOffset)) {
           throw this.#offsetError(lane, nextReject.offset, lane.highestOffset);
+        }
         this.#addReject(lane, nextReject, size);
         position.reject++;
         continue;
       }
       const i = position.value;
       const value = values[i];
-      const offset = offsets[i]!;
-      const size = sizes?.[i] ?? (this.#sizeEach ? estimateBytes(value, limit) : this.#averageBytes);
-      if (size > limit) {
+      const known = sizes?.[i];
+      // Sized exactly when the source knows it or a byte limit asks for it; else the running estimate.
+      const size = known ?? (this.#sizeEach ? estimateBytes(value, limit) : this.#averageBytes);
+      if ((known !== undefined || this.#sizeEach) && size > limit) {
         // Too large for any batch: dead-letter it in place (it keeps its slot in the range).
         const held = Math.min(size, limit);
-        if (this.#heldBytes + held > budget) {
+        if (!this.#fits(held)) {
           position.need = held;
           return;
         }
@@ -561,14 +661,14 @@ export class PipelineRuntime implements Pipeline<unknown> {
         continue;
       }
       if (lane.records > 0 && lane.bytes + size > this.#capBytes) this.#cut(lane, 'bytes');
-      if (this.#heldBytes + size > budget) {
+      if (!this.#fits(size)) {
         position.need = size;
         return;
       }
       if (!(offset > lane.highestOffset)) throw this.#offsetError(lane, offset, lane.highestOffset);
       if (lane.empty) this.#openLane(lane, offset);
-      lane.values.push(value);
-      lane.offsets.push(offset);
+      lane.pushValue(value);
+      lane.listOffsets().push(offset);
       this.#copyMeta(lane, chunk, i, i + 1);
       lane.records++;
       lane.bytes += size;
@@ -577,15 +677,20 @@ export class PipelineRuntime implements Pipeline<unknown> {
       lane.lastOffset = offset;
       lane.untilCheck--;
       this.#heldBytes += size;
-      this.#bufferedRecords++;
       this.#counts.in++;
       position.value++;
       this.#afterAppend(lane);
     }
   }
 
+  /** Whether `size` more bytes fit the budget; with nothing held, anything fits (no deadlock). */
+  #fits(size: number): boolean {
+    return this.#heldBytes + size <= this.#options.maxBufferBytes || this.#heldBytes <= 0;
+  }
+
   #addReject(lane: Lane<unknown>, rejection: SourceRejection, size: number): void {
     if (lane.empty) this.#openLane(lane, rejection.offset);
+    lane.listOffsets(); // values around a reject are no longer consecutive
     lane.rejected.push(rejection);
     lane.heldBytes += size;
     lane.highestOffset = rejection.offset;
@@ -614,13 +719,13 @@ export class PipelineRuntime implements Pipeline<unknown> {
   /** Keeps event times, keys and headers aligned with values once any record in the lane has one. */
   #copyMeta(lane: Lane<unknown>, chunk: SourceChunk<unknown>, from: number, to: number): void {
     if (chunk.eventTimes !== undefined || lane.eventTimes !== undefined) {
-      lane.eventTimes = appendAligned(lane.eventTimes, chunk.eventTimes, from, to, lane.values.length);
+      lane.eventTimes = appendAligned(lane.eventTimes, chunk.eventTimes, from, to, lane.records + to - from);
     }
     if (chunk.keys !== undefined || lane.keys !== undefined) {
-      lane.keys = appendAligned(lane.keys, chunk.keys, from, to, lane.values.length);
+      lane.keys = appendAligned(lane.keys, chunk.keys, from, to, lane.records + to - from);
     }
     if (chunk.headers !== undefined || lane.headers !== undefined) {
-      lane.headers = appendAligned(lane.headers, chunk.headers, from, to, lane.values.length);
+      lane.headers = appendAligned(lane.headers, chunk.headers, from, to, lane.records + to - from);
     }
   }
 
@@ -655,7 +760,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
         if (!lane.empty && (largest === undefined || lane.heldBytes > largest.heldBytes)) largest = lane;
       }
       if (largest !== undefined) this.#cut(largest, 'memory');
-      if (this.#heldBytes + need <= budget) return;
+      // Nothing held at all: whatever is needed must be let in, or nothing could ever wake us.
+      if (this.#heldBytes + need <= budget || this.#heldBytes <= 0) break;
       if (!this.#paused) {
         this.#paused = true;
         this.#pausedAt = this.#clock.now();
@@ -733,12 +839,12 @@ export class PipelineRuntime implements Pipeline<unknown> {
     if (lane.empty) return;
     const now = this.#clock.now();
     const batch: Batch<unknown> = {
-      id: batchId(this.name, lane.partition, lane.firstOffset, lane.lastOffset),
+      id: `${(lane.idPrefix ??= batchIdPrefix(this.name, lane.partition))}${batchIdRange(lane.firstOffset, lane.lastOffset)}`,
       partition: lane.partition,
       firstOffset: lane.firstOffset,
       lastOffset: lane.lastOffset,
-      records: lane.values,
-      offsets: lane.offsets,
+      records: lane.takeValues(),
+      offsets: lane.listOffsets(),
       ...(lane.eventTimes && { eventTimes: lane.eventTimes }),
       ...(lane.keys && { keys: lane.keys }),
       ...(lane.headers && { headers: lane.headers }),
@@ -757,7 +863,6 @@ export class PipelineRuntime implements Pipeline<unknown> {
       written: false,
       failed: false,
     };
-    this.#bufferedRecords -= lane.records;
     lane.reset();
     this.#tracks.get(batch.partition)!.entries.push(entry);
     this.#pending++;
@@ -831,6 +936,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
       );
       await this.#advance(this.#tracks.get(entry.batch.partition)!);
     } catch (error) {
+      // Aborted because the pipeline is already failing or stopping: still in flight, not the culprit.
+      if (this.#error !== undefined || this.#writeAbort.signal.aborted) return;
       entry.failed = true;
       const code: ErrorCode = MicrobatchError.is(error) ? error.code : 'MB_SINK_FAILED';
       this.#fail(error, code, `batch ${entry.batch.id} failed`);
@@ -1139,6 +1246,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
     if (this.#deadLetter === undefined) report.deadLetters = this.#keptDeadLetters.slice();
     return report;
   }
+}
+
+/** Offset of the `i`-th value of a chunk. */
+function offsetAt(chunk: SourceChunk<unknown>, i: number): number {
+  return chunk.offsets === undefined ? chunk.firstOffset! + i : chunk.offsets[i]!;
 }
 
 function summarize(batch: Batch<unknown>): BatchSummary {

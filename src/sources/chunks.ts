@@ -36,11 +36,12 @@ export class ChunkAssembler<T> {
 
   /** Adds a plain value to the default partition. */
   addValue(value: T): void {
-    const chunk = this.#chunk(this.#defaultPartition);
-    const offset = this.#next.get(this.#defaultPartition) ?? 0;
-    this.#next.set(this.#defaultPartition, offset + 1);
+    const partition = this.#defaultPartition;
+    const offset = this.#next.get(partition) ?? 0;
+    this.#next.set(partition, offset + 1);
+    const chunk = this.#chunk(partition, offset);
     chunk.values.push(value);
-    chunk.offsets.push(offset);
+    chunk.offsets?.push(offset);
     if (chunk.eventTimes) chunk.eventTimes.push(undefined);
     if (chunk.keys) chunk.keys.push(undefined);
     if (chunk.headers) chunk.headers.push(undefined);
@@ -69,10 +70,15 @@ export class ChunkAssembler<T> {
       }
     }
     this.#next.set(partition, offset + 1);
-    const chunk = this.#chunk(partition);
+    const chunk = this.#chunk(partition, offset);
     const index = chunk.values.length;
+    if (chunk.offsets === undefined && offset !== chunk.firstOffset! + index) {
+      // A gap: from here on the chunk lists its offsets.
+      chunk.offsets = Array.from({ length: index }, (_, i) => chunk.firstOffset! + i);
+      chunk.firstOffset = undefined;
+    }
     chunk.values.push(envelope.value);
-    chunk.offsets.push(offset);
+    chunk.offsets?.push(offset);
     const eventTime = toEventTime(envelope.eventTime);
     if (eventTime !== undefined || chunk.eventTimes) (chunk.eventTimes ??= fill(index)).push(eventTime);
     if (envelope.key !== undefined || chunk.keys) (chunk.keys ??= fill(index)).push(envelope.key);
@@ -91,10 +97,10 @@ export class ChunkAssembler<T> {
     return null;
   }
 
-  #chunk(partition: string): SourceChunk<T> {
+  #chunk(partition: string, firstOffset: number): SourceChunk<T> {
     let chunk = this.#open.get(partition);
     if (chunk === undefined) {
-      chunk = { partition, values: [], offsets: [] };
+      chunk = { partition, values: [], firstOffset };
       this.#open.set(partition, chunk);
     }
     return chunk;

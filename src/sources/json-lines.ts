@@ -114,7 +114,7 @@ export function fromJsonLines<T = unknown>(
         try {
           const value = JSON.parse(text) as T;
           chunk.values.push(value);
-          chunk.offsets.push(offset);
+          chunk.offsets!.push(offset);
           chunk.bytes!.push(length);
         } catch (error) {
           reject(chunk, {

@@ -3,14 +3,23 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 
 /**
- * A run of records from one partition, in offset order, in columns: `values[i]` is at `offsets[i]`.
- * Sources hand records over in chunks so the runtime can append many at a time.
+ * A run of records from one partition, in offset order, in columns: `values[i]` is at `offsets[i]`,
+ * or at `firstOffset + i` when the offsets are consecutive. Sources hand records over in chunks so
+ * the runtime can append many at a time.
  */
 export interface SourceChunk<T = unknown> {
   partition: string;
+  /** The records. The runtime copies them out unless `owned`; the source may then reuse the array. */
   values: T[];
-  /** Strictly increasing within a partition, across chunks too. */
-  offsets: number[];
+  /**
+   * The source gives `values` away: it will never touch the array again, so the runtime may keep it
+   * as a batch's records instead of copying. @default false
+   */
+  owned?: boolean;
+  /** Offset of each record: strictly increasing within a partition, across chunks too. */
+  offsets?: number[];
+  /** Instead of `offsets`, for consecutive offsets: `values[i]` is at `firstOffset + i`. */
+  firstOffset?: number;
   /** Encoded size of each record, when the source knows it (a JSON line, a Kafka message). */
   bytes?: number[];
   /** Event time of each record (ms since epoch), when the source knows it. */

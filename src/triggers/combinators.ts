@@ -1,21 +1,24 @@
 import type { FlushReason } from '../core/batch.js';
 import { invalidOptions } from '../core/errors.js';
-import type { Trigger } from './types.js';
+import { isTrigger, type Trigger } from './types.js';
 
 function checkChildren(name: string, children: Trigger[]): void {
   if (children.length === 0) throw invalidOptions(`triggers.${name}() needs at least one trigger`);
   children.forEach((child, i) => {
-    if (typeof child?.check !== 'function' || typeof child.deadline !== 'function') {
+    if (!isTrigger(child))
       throw invalidOptions(`triggers.${name}(): argument ${i + 1} is not a trigger`, { index: i });
-    }
   });
 }
+
+/** A child's description, in parentheses when it is itself a combination, so precedence reads right. */
+const describe = (child: Trigger) =>
+  child.mode === 'any' || child.mode === 'all' ? `(${child.description})` : child.description;
 
 /** Flushes when **any** child would: `any(time('60s'), volume({ records: 10_000 }))`. Caps combine to the tightest. */
 export function any(...children: Trigger[]): Trigger {
   checkChildren('any', children);
   return {
-    description: children.map((c) => c.description).join(' OR '),
+    description: children.map(describe).join(' OR '),
     mode: 'any',
     usesBytes: children.some((c) => c.usesBytes),
     caps: {
@@ -42,7 +45,7 @@ export function any(...children: Trigger[]): Trigger {
 export function all(...children: Trigger[]): Trigger {
   checkChildren('all', children);
   return {
-    description: children.map((c) => c.description).join(' AND '),
+    description: children.map(describe).join(' AND '),
     mode: 'all',
     usesBytes: children.some((c) => c.usesBytes),
     caps: { records: Number.POSITIVE_INFINITY, bytes: Number.POSITIVE_INFINITY },

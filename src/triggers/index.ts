@@ -2,7 +2,7 @@ import { all, any } from './combinators.js';
 import { time } from './time.js';
 import { volume } from './volume.js';
 
-export type { BatchCaps, LaneState, Trigger } from './types.js';
+export { type BatchCaps, isTrigger, type LaneState, type Trigger } from './types.js';
 export type { VolumeOptions } from './volume.js';
 
 /** Flush policies. Combine them with `any` (whichever comes first) and `all`. */

@@ -17,6 +17,19 @@ export interface BatchCaps {
   readonly bytes: number;
 }
 
+/** Whether `value` has everything a {@link Trigger} needs (for checking user input). */
+export function isTrigger(value: unknown): value is Trigger {
+  const t = value as Trigger | null | undefined;
+  return (
+    typeof t?.check === 'function' &&
+    typeof t.deadline === 'function' &&
+    typeof t.headroom === 'function' &&
+    typeof t.caps?.records === 'number' &&
+    typeof t.caps.bytes === 'number' &&
+    typeof t.usesBytes === 'boolean'
+  );
+}
+
 /**
  * A flush policy: pure functions of lane state and time. A trigger owns no timers; the runtime
  * asks {@link Trigger.deadline} and keeps the one timer for every lane.
