@@ -1,4 +1,4 @@
-import { fromIterable, pipeline, triggers } from '../../src/index.js';
+import { fromIterable, pipeline, triggers } from '../../dist/index.js';
 import {
   BATCH_RECORDS,
   BATCH_WINDOW_MS,

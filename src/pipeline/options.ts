@@ -40,7 +40,8 @@ export interface PipelineOptions {
    * a byte trigger sizes records anyway, for every record. Setting it explicitly turns on sizing of
    * in-memory records too (an estimate of their JSON size, about 30 ns for a small object); without
    * it, in-memory records are not sized one by one and the memory budget uses a sampled average.
-   * `Infinity` turns the check off. @default '1MiB' (Kafka's default message size limit)
+   * `Infinity` turns the check off.
+   * @default '1MiB' (Kafka's default message size limit), or `maxBufferBytes` if that is smaller
    */
   maxRecordBytes?: Size;
   /** Most batch writes in flight at once, across partitions. @default 4 */
@@ -124,7 +125,9 @@ export function resolveOptions(options: PipelineOptions): ResolvedOptions {
   const maxRecordBytes =
     options.maxRecordBytes === Number.POSITIVE_INFINITY
       ? Number.POSITIVE_INFINITY
-      : parseSize(options.maxRecordBytes ?? 1024 * 1024, `${at}: maxRecordBytes`);
+      : options.maxRecordBytes === undefined
+        ? Math.min(1024 * 1024, maxBufferBytes) // the default never exceeds a small budget
+        : parseSize(options.maxRecordBytes, `${at}: maxRecordBytes`);
   if (maxRecordBytes > maxBufferBytes && Number.isFinite(maxRecordBytes)) {
     throw invalidOptions(
       `${at}: maxRecordBytes (${maxRecordBytes}) must be ≤ maxBufferBytes (${maxBufferBytes}): a record must fit the budget`,

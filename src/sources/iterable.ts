@@ -11,7 +11,7 @@ export interface IterableSourceOptions {
   arrays?: boolean;
   /** Partition of records without one. @default '0' */
   partition?: string;
-  /** Most records taken from a synchronous iterable per read, before the runtime gets control back. @default 4096 */
+  /** Most records taken from a synchronous iterable per read, before the runtime gets control back. @default 1024 */
   readSize?: number;
 }
 
@@ -33,7 +33,7 @@ export function fromIterable<T>(
   if (!sync && typeof (iterable as AsyncIterable<unknown>)?.[Symbol.asyncIterator] !== 'function') {
     throw invalidOptions('fromIterable(iterable): expected a sync or async iterable');
   }
-  const readSize = parseCount(options.readSize ?? 4096, 'fromIterable({ readSize })');
+  const readSize = parseCount(options.readSize ?? 1024, 'fromIterable({ readSize })');
   if (!Number.isFinite(readSize)) throw invalidOptions('fromIterable({ readSize }) must be finite');
   const envelopes = options.envelopes ?? false;
   const arrays = options.arrays ?? false;
