@@ -101,13 +101,17 @@ const RETRYABLE_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
  * an explicit boolean `retryable` wins; then known network error codes and HTTP statuses;
  * anything else (a TypeError, a constraint violation) is fatal, so bugs are not retried forever.
  */
-export function isRetryable(error: unknown): boolean {
+export function isRetryable(error: unknown, depth = 0): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as { retryable?: unknown; code?: unknown; statusCode?: unknown; status?: unknown };
   if (typeof e.retryable === 'boolean') return e.retryable;
   if (typeof e.code === 'string' && RETRYABLE_SYSTEM_CODES.has(e.code)) return true;
   const status = typeof e.statusCode === 'number' ? e.statusCode : e.status;
-  return typeof status === 'number' && RETRYABLE_STATUSES.has(status);
+  if (typeof status === 'number' && RETRYABLE_STATUSES.has(status)) return true;
+  // Wrapped network failures: Node's fetch rejects with `TypeError: fetch failed` and puts the
+  // socket error (ECONNRESET…) in `cause`.
+  const cause = (error as { cause?: unknown }).cause;
+  return depth < 3 && cause !== undefined && cause !== error && isRetryable(cause, depth + 1);
 }
 
 /** The back-off delay an error asks for (`retryAfter` in ms), if any. */

@@ -209,7 +209,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
   async run(): Promise<DeliveryReport> {
     await this.start();
     const report = await this.#finished!;
-    if (this.#error) throw this.#error;
+    // A stop that ran out of time is still a stop: the report says what was not delivered.
+    if (this.#status === 'failed' && this.#error !== undefined) throw this.#error;
     return report;
   }
 
@@ -759,7 +760,13 @@ export class PipelineRuntime implements Pipeline<unknown> {
       for (const lane of this.#lanes.values()) {
         if (!lane.empty && (largest === undefined || lane.heldBytes > largest.heldBytes)) largest = lane;
       }
-      if (largest !== undefined) this.#cut(largest, 'memory');
+      // Cut the largest lane when lanes hold at least half the memory, or when no write is in flight
+      // (else nothing would ever free any). When writes hold most of it, cutting a small lane would
+      // only make a small batch: waiting for those writes frees more.
+      const laneBytes = this.#heldBytes - this.#inFlight.bytes;
+      if (largest !== undefined && (this.#inFlight.batches === 0 || laneBytes * 2 >= this.#heldBytes)) {
+        this.#cut(largest, 'memory');
+      }
       // Nothing held at all: whatever is needed must be let in, or nothing could ever wake us.
       if (this.#heldBytes + need <= budget || this.#heldBytes <= 0) break;
       if (!this.#paused) {
@@ -981,6 +988,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
       at,
     }));
     let current = batch;
+    // For each current record, its index in the batch as cut (so a dead letter carries the value
+    // the source gave, which is what a replay needs, not an intermediate form).
+    let origin: number[] | undefined;
     let duplicates = 0;
     let filtered = 0;
     for (const transform of this.#transforms) {
@@ -1020,7 +1030,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         deadLetters.push({
           reason: r.reason,
           details: r.details,
-          value: current.records[r.index],
+          value: batch.records[origin === undefined ? r.index : origin[r.index]!],
           cursor: { partition: batch.partition, offset: current.offsets[r.index]! },
           pipeline: this.name,
           batchId: batch.id,
@@ -1029,6 +1039,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       }
       duplicates += out.duplicates ?? 0;
       filtered += out.filtered ?? 0;
+      if (from !== undefined) origin = from.map((i) => (origin === undefined ? i : origin[i]!));
       current = {
         ...current,
         records: out.records,

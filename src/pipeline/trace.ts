@@ -67,7 +67,7 @@ export function trace(pipeline: Pipeline<unknown>, options: TraceOptions = {}): 
   );
   on('write', ({ batch, written, attempts, durationMs }) =>
     line(
-      batch.closedAt + durationMs,
+      clock.now(),
       'write',
       `${range(batch)} ${written} written in ${formatDuration(durationMs)} (attempt ${attempts})`,
     ),

@@ -28,7 +28,7 @@ export function jsonLinesSink<T = unknown>(options: JsonLinesSinkOptions<T>): Si
   let sequence = 0;
   return {
     kind: 'json-lines',
-    async write(batch: Batch<T>) {
+    async write(batch: Batch<T>, { signal }) {
       ready ??= mkdir(dir, { recursive: true });
       await ready;
       const final = join(dir, `${batch.id}.jsonl`);
@@ -37,7 +37,8 @@ export function jsonLinesSink<T = unknown>(options: JsonLinesSinkOptions<T>): Si
       for (const record of batch.records) text += `${serialize(record)}\n`;
       const file = await open(temp, 'w');
       try {
-        await file.writeFile(text, 'utf8');
+        // An aborted attempt (timeout, stop deadline) stops writing; the rename never happens.
+        await file.writeFile(text, { encoding: 'utf8', signal });
         await file.sync();
       } catch (error) {
         await file.close();

@@ -14,7 +14,7 @@ export interface WriteOptions {
 export interface WriteResult {
   /**
    * A back-pressure hint from the destination in [0, 1]: 0 healthy, 1 saturated (queue depth,
-   * a warehouse's load). The adaptive trigger widens its window on it.
+   * a warehouse's load). Reserved for adaptive flushing; the time and volume triggers ignore it.
    */
   backpressure?: number;
 }

@@ -30,7 +30,7 @@ const NEWLINE = 0x0a;
 
 /**
  * Reads a file of JSON values, one per line. A record's offset is the byte offset where its line
- * starts, so a run can resume at a committed cursor (`{ from }`); a line that does not parse is
+ * starts, so a run can resume after a committed cursor (`{ after }`); a line that does not parse is
  * dead-lettered as `malformed` with the raw text and the parser's message, and reading goes on.
  * Blank lines are skipped.
  */

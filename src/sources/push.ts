@@ -21,8 +21,9 @@ export type PushMeta = Omit<Envelope, 'value'>;
 /** A source that producers push records into, with back-pressure. */
 export interface PushSource<T> extends Source<T> {
   /**
-   * Offers one record. The promise resolves when the pipeline has accepted it, so a full pipeline
-   * pushes back on the caller: `for (const r of scraped) await src.push(r)`. Rejects with `MB_CLOSED`
+   * Offers one record. The promise resolves once the record is accepted: at once while fewer than
+   * `highWaterMark` records wait for the pipeline, else when the pipeline has taken enough of them. A
+   * full pipeline (memory budget reached) stops taking records, so it pushes back on the caller: `for (const r of scraped) await src.push(r)`. Rejects with `MB_CLOSED`
    * after `end()`, or when the pipeline stops before taking the record.
    */
   push(record: T, meta?: PushMeta): Promise<void>;
@@ -44,7 +45,7 @@ const RESOLVED = Promise.resolve();
 
 /**
  * A source for scrapers and event producers that hand records over one at a time. Offsets count
- * pushes per partition from 0 in each run; it cannot replay, so a pipeline over it is at-least-once.
+ * pushes per partition from 0 in each run; it cannot replay, so a pipeline over it is `best-effort` (see `Guarantee`).
  */
 export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSource<T> {
   const highWaterMark = parseCount(options.highWaterMark ?? 1000, 'pushSource({ highWaterMark })');

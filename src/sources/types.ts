@@ -80,7 +80,7 @@ export interface Source<T = unknown> {
   readonly kind: string;
   /**
    * Whether the source can re-read records from a committed cursor after a restart. Only
-   * replayable sources give exactly-once effect; the others are at-least-once at best.
+   * replayable sources can give at-least-once delivery across a crash; the others are `best-effort`.
    */
   readonly replayable: boolean;
   open(context: SourceContext): SourceReader<T> | Promise<SourceReader<T>>;

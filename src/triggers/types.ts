@@ -3,7 +3,7 @@ import type { FlushReason } from '../core/batch.js';
 /** What a trigger may look at: the state of one lane. Read-only, maintained by the runtime. */
 export interface LaneState {
   readonly partition: string;
-  /** Records buffered in the lane (including rejected ones waiting for the dead-letter sink). */
+  /** Records buffered in the lane for the sink (source rejects waiting for the dead-letter sink are not counted). */
   readonly records: number;
   /** Bytes buffered in the lane (0 when no byte limit asked for sizes and none were known). */
   readonly bytes: number;

@@ -125,6 +125,17 @@ describe('invalidOptions', () => {
 });
 
 describe('isRetryable', () => {
+  it('looks through causes: a fetch failure wrapping a socket error is retryable', () => {
+    const fetchFailure = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('socket'), { code: 'ECONNRESET' }),
+    });
+    expect(isRetryable(fetchFailure)).toBe(true);
+    expect(isRetryable(new TypeError('fetch failed', { cause: new Error('bad certificate') }))).toBe(false);
+    // An explicit flag on the outer error wins over its cause.
+    const wrapped = Object.assign(new Error('no'), { retryable: false, cause: { code: 'ECONNRESET' } });
+    expect(isRetryable(wrapped)).toBe(false);
+  });
+
   it('follows an explicit boolean retryable flag before anything else', () => {
     expect(isRetryable({ retryable: true })).toBe(true);
     expect(isRetryable({ retryable: false, code: 'ECONNRESET', statusCode: 503 })).toBe(false);

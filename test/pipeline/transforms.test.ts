@@ -39,6 +39,42 @@ const validatePrice: Transform<Price, Price> = {
 };
 
 describe('pipeline transforms', () => {
+  it('dead-letters the value the source gave, not an intermediate form from earlier transforms', async () => {
+    const dead = memorySink<DeadLetter>();
+    const sink = memorySink<number>();
+    const parse = map((raw: string) => Number(raw));
+    const rejectNaN: Transform<number, number> = {
+      name: 'reject-nan',
+      apply: ({ records }) => {
+        const kept: number[] = [];
+        const from: number[] = [];
+        const rejected: { index: number; reason: string }[] = [];
+        records.forEach((n, i) => {
+          if (Number.isNaN(n)) rejected.push({ index: i, reason: 'type_mismatch' });
+          else {
+            kept.push(n);
+            from.push(i);
+          }
+        });
+        return { records: kept, from, rejected };
+      },
+    };
+    const dropOdd = filter((n: number) => Number.isNaN(n) || n % 2 === 0);
+    const p = pipeline({ name: 'origin' })
+      .source(fromIterable(['2', 'x', '3', '4', 'y']))
+      .transform(parse, dropOdd, rejectNaN)
+      .sink(sink)
+      .deadLetter(dead)
+      .build();
+    const report = await p.run();
+    expect(sink.records).toEqual([2, 4]);
+    expect(dead.records.map((d) => [d.value, d.cursor.offset])).toEqual([
+      ['x', 1],
+      ['y', 4],
+    ]);
+    expect(report.records).toMatchObject({ in: 5, written: 2, deadLettered: 2, filtered: 1 });
+  });
+
   it('map changes records before the sink, keeping offsets', async () => {
     const clock = testClock();
     const sink = memorySink<string>();
