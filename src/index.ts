@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export type { Batch, Cursor, DeadLetter, FlushReason, RejectReason } from './core/batch.js';
-export { batchId } from './core/batch.js';
+export { batchId, recordOffset, recordOffsets } from './core/batch.js';
 export { type Clock, systemClock } from './core/clock.js';
 export {
   ERROR_CODES,

@@ -37,7 +37,7 @@ export interface Cursor {
 
 /**
  * An atomic unit of work: a contiguous cursor range of one lane.
- * `records`, `offsets` (and `eventTimes`, `keys`, `headers` when the source gave any) are parallel arrays.
+ * `records` (and `offsets`, `eventTimes`, `keys`, `headers` when present) are parallel arrays.
  */
 export interface Batch<T = unknown> {
   /** Deterministic from (pipeline name, partition, firstOffset, lastOffset), safe in file names. */
@@ -49,8 +49,12 @@ export interface Batch<T = unknown> {
   readonly lastOffset: number;
   /** The records to write, in source order. */
   readonly records: T[];
-  /** `offsets[i]` is the source offset of `records[i]`. */
-  readonly offsets: number[];
+  /**
+   * `offsets[i]` is the source offset of `records[i]`. Absent when the offsets are consecutive
+   * (`records[i]` is at `firstOffset + i`, the common case, which then costs nothing per record);
+   * {@link recordOffset} and {@link recordOffsets} read either form.
+   */
+  readonly offsets?: number[];
   /** Event time per record (ms since epoch) where the source gave one. */
   readonly eventTimes?: (number | undefined)[];
   /** Message key per record where the source gave one. */
@@ -79,6 +83,19 @@ export interface DeadLetter<T = unknown> {
   batchId: string;
   /** When it was rejected (ms since epoch, pipeline clock). */
   at: number;
+}
+
+/** The source offset of `batch.records[i]`. */
+export function recordOffset(batch: Pick<Batch, 'firstOffset' | 'offsets'>, i: number): number {
+  return batch.offsets === undefined ? batch.firstOffset + i : batch.offsets[i]!;
+}
+
+/** The source offset of every record of `batch`, as a list. */
+export function recordOffsets(batch: Pick<Batch, 'firstOffset' | 'offsets' | 'records'>): number[] {
+  if (batch.offsets !== undefined) return batch.offsets;
+  const offsets = new Array<number>(batch.records.length);
+  for (let i = 0; i < offsets.length; i++) offsets[i] = batch.firstOffset + i;
+  return offsets;
 }
 
 // Characters allowed verbatim in an id; everything else is escaped as `~XX` (UTF-8 bytes), so

@@ -6,6 +6,8 @@ import {
   type DeadLetter,
   type FlushReason,
   type RejectReason,
+  recordOffset,
+  recordOffsets,
 } from '../core/batch.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { describeError, type ErrorCode, MicrobatchError } from '../core/errors.js';
@@ -92,7 +94,8 @@ interface Track {
 }
 
 const SAMPLE_EVERY = 64;
-const SYNC_READS_PER_YIELD = 8;
+/** Records read from a synchronous source between two turns of the event loop (timers, I/O). */
+const SYNC_RECORDS_PER_TURN = 32_768;
 const NO_REJECTS: SourceRejection[] = [];
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -403,12 +406,12 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   async #pump(): Promise<void> {
     const reader = this.#reader!;
-    let syncReads = 0;
+    let syncRecords = 0;
     try {
       while (!this.#halted) {
         let result = reader.read();
         if (result !== null && typeof (result as Promise<unknown>).then === 'function') {
-          syncReads = 0;
+          syncRecords = 0;
           // A source may wait a long time for its next record; a halt must not wait for it. (One
           // interrupt slot, overwritten per read: racing a shared promise would pile up reactions.)
           const pending = result as Promise<SourceChunk<unknown> | null>;
@@ -417,13 +420,18 @@ export class PipelineRuntime implements Pipeline<unknown> {
             pending.then(resolve, reject);
           });
           this.#interruptRead = undefined;
-        } else if (++syncReads >= SYNC_READS_PER_YIELD || this.#inFlight.batches > 0) {
-          // A synchronous source never gives the event loop back by itself: let timers run, and let
-          // cut batches be written before reading more, so they do not pile up in memory.
-          syncReads = 0;
+        } else if (syncRecords >= SYNC_RECORDS_PER_TURN) {
+          // A synchronous source never gives the event loop back by itself: let timers and I/O run.
+          syncRecords = 0;
+          await yieldToLoop();
+        } else if (this.#inFlight.batches > 0) {
+          // Let cut batches be written before reading more, so they do not pile up in memory.
+          // (Measured: a full loop turn here beats microtask turns, which let a write advance only
+          // one promise step per read and so keep batches alive longer.)
           await yieldToLoop();
         }
         if (result === null) return;
+        syncRecords += (result as SourceChunk<unknown>).values.length;
         const waiting = this.#ingest(result as SourceChunk<unknown>);
         if (waiting !== undefined) await waiting;
       }
@@ -851,7 +859,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       firstOffset: lane.firstOffset,
       lastOffset: lane.lastOffset,
       records: lane.takeValues(),
-      offsets: lane.listOffsets(),
+      ...(lane.offsets !== undefined && { offsets: lane.offsets }),
       ...(lane.eventTimes && { eventTimes: lane.eventTimes }),
       ...(lane.keys && { keys: lane.keys }),
       ...(lane.headers && { headers: lane.headers }),
@@ -999,7 +1007,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       try {
         out = await transform.apply({
           records: current.records,
-          offsets: current.offsets,
+          offsets: recordOffsets(current),
           partition: current.partition,
           batchId: current.id,
         });
@@ -1031,7 +1039,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
           reason: r.reason,
           details: r.details,
           value: batch.records[origin === undefined ? r.index : origin[r.index]!],
-          cursor: { partition: batch.partition, offset: current.offsets[r.index]! },
+          cursor: { partition: batch.partition, offset: recordOffset(current, r.index) },
           pipeline: this.name,
           batchId: batch.id,
           at,
@@ -1043,7 +1051,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
       current = {
         ...current,
         records: out.records,
-        offsets: from === undefined ? current.offsets : from.map((i) => current.offsets[i]!),
+        ...(from !== undefined
+          ? { offsets: from.map((i) => recordOffset(current, i)) }
+          : current.offsets !== undefined && { offsets: current.offsets }),
         ...(current.eventTimes && { eventTimes: pick(current.eventTimes, from) }),
         ...(current.keys && { keys: pick(current.keys, from) }),
         ...(current.headers && { headers: pick(current.headers, from) }),

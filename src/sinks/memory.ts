@@ -37,7 +37,11 @@ export function memorySink<T = unknown>(): MemorySink<T> {
       }
       seen.add(batch.id);
       // Copy the arrays: the caller's batch object must not be able to change what was "written".
-      batches.push({ ...batch, records: batch.records.slice(), offsets: batch.offsets.slice() });
+      batches.push({
+        ...batch,
+        records: batch.records.slice(),
+        ...(batch.offsets !== undefined && { offsets: batch.offsets.slice() }),
+      });
     },
   };
 }

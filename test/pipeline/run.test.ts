@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../../src/core/batch.js';
+import { recordOffsets } from '../../src/core/batch.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import { memorySink } from '../../src/sinks/memory.js';
 import { fromIterable } from '../../src/sources/iterable.js';
@@ -53,7 +54,7 @@ describe('pipeline: delivery', () => {
         id: b.id,
         partition: b.partition,
         range: [b.firstOffset, b.lastOffset],
-        offsets: b.offsets,
+        offsets: recordOffsets(b),
         records: b.records,
         reason: b.reason,
         openedAt: b.openedAt,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../../src/core/batch.js';
+import { recordOffsets } from '../../src/core/batch.js';
 import { MicrobatchError } from '../../src/core/errors.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import type { DeliveryReport } from '../../src/pipeline/report.js';
@@ -85,7 +86,7 @@ describe('pipeline transforms', () => {
       .build();
     const report = await clock.runUntil(p.run());
     expect(sink.records).toEqual(['#1', '#2', '#3']);
-    expect(sink.batches[0]!.offsets).toEqual([0, 1, 2]);
+    expect(recordOffsets(sink.batches[0]!)).toEqual([0, 1, 2]);
     expect(report.records).toMatchObject({ in: 3, written: 3, filtered: 0 });
   });
 
@@ -162,7 +163,7 @@ describe('pipeline transforms', () => {
       .build();
     const report = await clock.runUntil(p.run());
     expect(sink.records.map((r) => r.sku)).toEqual(['a', 'c']);
-    expect(sink.batches[0]!.offsets).toEqual([100, 104]);
+    expect(recordOffsets(sink.batches[0]!)).toEqual([100, 104]);
     const batchId = sink.batches[0]!.id;
     expect(dead.records).toEqual([
       {
@@ -209,7 +210,7 @@ describe('pipeline transforms', () => {
       .build();
     const report = await clock.runUntil(p.run());
     expect(sink.records).toEqual([{ sku: 'ok', price: 5 }]);
-    expect(sink.batches[0]!.offsets).toEqual([4]);
+    expect(recordOffsets(sink.batches[0]!)).toEqual([4]);
     expect(report.deadLetters!.map((d) => [d.value, d.cursor.offset])).toEqual([
       [{ sku: 'bad', price: 'x' }, 1],
       [{ sku: 'bad2', price: 'y' }, 3],

@@ -29,7 +29,7 @@ describe('memorySink', () => {
     const batch = makeBatch([1, 2]);
     await sink.write(batch, writeOptions());
     batch.records.push(3);
-    batch.offsets.push(2);
+    batch.offsets!.push(2);
     expect(sink.records).toEqual([1, 2]);
     expect(sink.batches[0]!.offsets).toEqual([0, 1]);
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { recordOffsets } from '../../src/core/batch.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import { memorySink } from '../../src/sinks/memory.js';
 import { fromIterable } from '../../src/sources/iterable.js';
@@ -191,7 +192,7 @@ describe('fromIterable: envelopes', () => {
     expect(sink.batches).toHaveLength(1);
     const batch = sink.batches[0]!;
     expect(batch.partition).toBe('p');
-    expect(batch.offsets).toEqual([1, 2]);
+    expect(recordOffsets(batch)).toEqual([1, 2]);
     expect(batch.eventTimes).toEqual([Date.parse('2024-05-01T10:00:00Z'), undefined]);
     expect(batch.keys).toEqual(['x', undefined]);
     expect(batch.headers).toEqual([undefined, { trace: 't-1' }]);
