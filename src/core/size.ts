@@ -31,7 +31,12 @@ function walk(value: unknown, total: number, limit: number): number {
       }
       for (const key in value) {
         if (total > limit) break;
-        total = walk((value as Record<string, unknown>)[key], total + key.length + 4, limit);
+        const field = (value as Record<string, unknown>)[key];
+        total += key.length + 4;
+        // Flat fields inline: a recursive call per field would cost more than the field itself.
+        if (typeof field === 'string') total += field.length + 2;
+        else if (typeof field === 'number') total += 8;
+        else total = walk(field, total, limit);
       }
       return total;
     }

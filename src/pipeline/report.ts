@@ -78,6 +78,12 @@ export interface PipelineMetrics {
   paused: boolean;
   guarantee: Guarantee;
   source: { kind: string; replayable: boolean };
+  /**
+   * The sink's health as the pipeline sees it: its last back-pressure hint (`WriteResult.backpressure`,
+   * 0 healthy … 1 saturated; `undefined` until a sink reports one), how long the last write took
+   * (ms, including retries), and how many writes are waiting to retry.
+   */
+  sink: { kind: string; backpressure: number | undefined; lastWriteMs: number | undefined; retrying: number };
   trigger: {
     mode: string;
     description: string;

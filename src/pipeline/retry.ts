@@ -20,6 +20,8 @@ export interface RetryContext {
   /** Names the operation in error messages. */
   what: string;
   onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
+  /** Called when the wait that followed `onRetry` is over (or was aborted). */
+  onWaited?: () => void;
   random?: () => number;
 }
 
@@ -97,6 +99,8 @@ export async function withRetry<R>(
         await sleep(clock, delay, signal);
       } catch {
         throw aborted(context, signal.reason);
+      } finally {
+        context.onWaited?.();
       }
     } finally {
       if (timer !== undefined) clock.clearTimeout(timer);

@@ -14,7 +14,7 @@ import { describeError, type ErrorCode, MicrobatchError } from '../core/errors.j
 import type { Logger } from '../core/logger.js';
 import { estimateBytes } from '../core/size.js';
 import { type Duration, parseDuration } from '../core/units.js';
-import type { Sink } from '../sinks/types.js';
+import type { Sink, WriteResult } from '../sinks/types.js';
 import type { Source, SourceChunk, SourceReader, SourceRejection } from '../sources/types.js';
 import type { Transform } from '../transforms/types.js';
 import type { Trigger } from '../triggers/types.js';
@@ -146,6 +146,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
   readonly #sourceAbort = new AbortController();
 
   #heldBytes = 0;
+  /** Writes currently waiting to retry. */
+  #retrying = 0;
   #inFlight = { batches: 0, records: 0, bytes: 0 };
   #pending = 0; // entries not yet committed or abandoned
   #paused = false;
@@ -158,6 +160,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #timer: TimerHandle | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
 
+  /** What the sink said about itself: its last back-pressure hint and how long the last write took. */
+  readonly #sinkHealth: { backpressure: number | undefined; lastWriteMs: number | undefined } = {
+    backpressure: undefined,
+    lastWriteMs: undefined,
+  };
   /** Ranges read but dropped when the pipeline halted mid-chunk. */
   readonly #abandoned: UndeliveredRange[] = [];
   #lastFlush: PipelineMetrics['lastFlush'];
@@ -626,70 +633,85 @@ export class PipelineRuntime implements Pipeline<unknown> {
     position.value = n;
   }
 
-  /** The exact path: each record is sized (and checked against the record limit) before it is taken. */
+  /**
+   * The exact path: each record is sized (known or estimated) and checked against the record limit,
+   * the byte cap and the budget before it is taken; source rejects take their place in offset order.
+   */
   #appendEach(
     lane: Lane<unknown>,
     chunk: SourceChunk<unknown>,
     rejected: SourceRejection[],
     position: { value: number; reject: number; need: number },
   ): void {
-    const { values, bytes: sizes } = chunk;
+    const { values, bytes: sizes, offsets } = chunk;
+    const base = chunk.firstOffset ?? 0;
+    const n = values.length;
     const limit = this.#recordLimit;
-    while (position.value < values.length || position.reject < rejected.length) {
-      const nextReject = rejected[position.reject];
-      const offset =
-        position.value < values.length ? offsetAt(chunk, position.value) : Number.POSITIVE_INFINITY;
+    const capBytes = this.#capBytes;
+    const capRecords = this.#capRecords;
+    const sizeEach = this.#sizeEach;
+    const withMeta =
+      chunk.eventTimes !== undefined || chunk.keys !== undefined || chunk.headers !== undefined;
+    let i = position.value;
+    let r = position.reject;
+    while (i < n || r < rejected.length) {
+      const offset = i < n ? (offsets === undefined ? base + i : offsets[i]!) : Number.POSITIVE_INFINITY;
+      const nextReject = rejected[r];
       if (nextReject !== undefined && nextReject.offset < offset) {
         const size = Math.min(nextReject.bytes ?? estimateBytes(nextReject.value, limit), limit);
-        if (!this.#fits(size)) {
-          position.need = size;
-          return;
-        }
+        if (!this.#fits(size)) return this.#stopAt(position, i, r, size);
         if (!(nextReject.offset > lane.highestOffset)) {
           throw this.#offsetError(lane, nextReject.offset, lane.highestOffset);
         }
         this.#addReject(lane, nextReject, size);
-        position.reject++;
+        r++;
         continue;
       }
-      const i = position.value;
       const value = values[i];
       const known = sizes?.[i];
       // Sized exactly when the source knows it or a byte limit asks for it; else the running estimate.
-      const size = known ?? (this.#sizeEach ? estimateBytes(value, limit) : this.#averageBytes);
-      if ((known !== undefined || this.#sizeEach) && size > limit) {
+      const size = known ?? (sizeEach ? estimateBytes(value, limit) : this.#averageBytes);
+      if (size > limit && (known !== undefined || sizeEach)) {
         // Too large for any batch: dead-letter it in place (it keeps its slot in the range).
         const held = Math.min(size, limit);
-        if (!this.#fits(held)) {
-          position.need = held;
-          return;
-        }
+        if (!this.#fits(held)) return this.#stopAt(position, i, r, held);
         if (!(offset > lane.highestOffset)) throw this.#offsetError(lane, offset, lane.highestOffset);
         this.#addReject(lane, { offset, reason: 'too_large', details: { bytes: size, limit }, value }, held);
-        position.value++;
+        i++;
         continue;
       }
-      if (lane.records > 0 && lane.bytes + size > this.#capBytes) this.#cut(lane, 'bytes');
-      if (!this.#fits(size)) {
-        position.need = size;
-        return;
-      }
+      if (lane.records > 0 && lane.bytes + size > capBytes) this.#cut(lane, 'bytes');
+      if (!this.#fits(size)) return this.#stopAt(position, i, r, size);
       if (!(offset > lane.highestOffset)) throw this.#offsetError(lane, offset, lane.highestOffset);
       if (lane.empty) this.#openLane(lane, offset);
       lane.pushValue(value);
-      lane.listOffsets().push(offset);
-      this.#copyMeta(lane, chunk, i, i + 1);
+      if (lane.offsets !== undefined) lane.offsets.push(offset);
+      else if (lane.records > 0 && offset !== lane.highestOffset + 1) lane.listOffsets().push(offset);
+      if (withMeta) this.#copyMeta(lane, chunk, i, i + 1);
       lane.records++;
       lane.bytes += size;
       lane.heldBytes += size;
       lane.highestOffset = offset;
       lane.lastOffset = offset;
-      lane.untilCheck--;
       this.#heldBytes += size;
       this.#counts.in++;
-      position.value++;
-      this.#afterAppend(lane);
+      i++;
+      if (lane.records >= capRecords) this.#cut(lane, 'records');
+      else if (--lane.untilCheck <= 0) this.#checkTrigger(lane);
     }
+    this.#stopAt(position, n, rejected.length, 0);
+  }
+
+  /** Records where appending stopped (and how many bytes it waits for). */
+  #stopAt(
+    position: { value: number; reject: number; need: number },
+    value: number,
+    reject: number,
+    need: number,
+  ): void {
+    position.value = value;
+    position.reject = reject;
+    position.need = need;
   }
 
   /** Whether `size` more bytes fit the budget; with nothing held, anything fits (no deadlock). */
@@ -716,13 +738,15 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   /** After records were appended: cut at the record cap, or when the trigger says so. */
   #afterAppend(lane: Lane<unknown>): void {
-    if (lane.records >= this.#capRecords) {
-      this.#cut(lane, 'records');
-    } else if (lane.untilCheck <= 0) {
-      const reason = this.#trigger.check(lane, this.#clock.now());
-      if (reason !== undefined) this.#cut(lane, reason);
-      else lane.untilCheck = this.#trigger.headroom(lane);
-    }
+    if (lane.records >= this.#capRecords) this.#cut(lane, 'records');
+    else if (lane.untilCheck <= 0) this.#checkTrigger(lane);
+  }
+
+  /** Asks the trigger about a lane whose volume headroom ran out. */
+  #checkTrigger(lane: Lane<unknown>): void {
+    const reason = this.#trigger.check(lane, this.#clock.now());
+    if (reason !== undefined) this.#cut(lane, reason);
+    else lane.untilCheck = this.#trigger.headroom(lane);
   }
 
   /** Keeps event times, keys and headers aligned with values once any record in the lane has one. */
@@ -918,10 +942,14 @@ export class PipelineRuntime implements Pipeline<unknown> {
       const out = await this.#transform(entry);
       let attempts = 0;
       if (out.batch.records.length > 0) {
-        ({ attempts } = await withRetry(
+        const written = await withRetry(
           this.#retryContext(entry, 'MB_SINK_FAILED', `sink write of batch ${entry.batch.id}`),
           (options) => this.#sink.write(out.batch, options),
-        ));
+        );
+        attempts = written.attempts;
+        const hint = (written.result as WriteResult | undefined)?.backpressure;
+        if (typeof hint === 'number' && Number.isFinite(hint))
+          this.#sinkHealth.backpressure = Math.min(1, Math.max(0, hint));
       }
       if (out.deadLetters.length > 0) await this.#writeDeadLetters(entry, out.deadLetters);
       entry.written = true;
@@ -933,6 +961,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       this.#inFlight.bytes -= entry.heldBytes;
       this.#release(entry.heldBytes);
       const durationMs = this.#clock.now() - started;
+      this.#sinkHealth.lastWriteMs = durationMs;
       this.#events.emit('write', {
         batch: entry.summary,
         written: out.batch.records.length,
@@ -968,11 +997,15 @@ export class PipelineRuntime implements Pipeline<unknown> {
       what: `pipeline '${this.name}': ${what}`,
       onRetry: (attempt: number, delayMs: number, error: unknown) => {
         this.#counts.retries++;
+        this.#retrying++;
         this.#logger.warn(
           { pipeline: this.name, batch: entry.batch.id, attempt, delayMs, err: describeError(error) },
           `${what}: retrying`,
         );
         this.#events.emit('retry', { batch: entry.summary, attempt, delayMs, error });
+      },
+      onWaited: () => {
+        this.#retrying--;
       },
     };
   }
@@ -1161,6 +1194,12 @@ export class PipelineRuntime implements Pipeline<unknown> {
       paused: this.#paused,
       guarantee: this.#guarantee(),
       source: { kind: this.#source.kind, replayable: this.#source.replayable },
+      sink: {
+        kind: this.#sink.kind ?? 'custom',
+        backpressure: this.#sinkHealth.backpressure,
+        lastWriteMs: this.#sinkHealth.lastWriteMs,
+        retrying: this.#retrying,
+      },
       trigger: {
         mode: this.#trigger.mode,
         description: this.#trigger.description,

@@ -320,3 +320,34 @@ describe('pipeline metrics()', () => {
     expect(p.metrics().counts.deadLettered).toBe(1);
   });
 });
+
+describe('metrics().sink', () => {
+  it('shows the last back-pressure hint, the last write time and the writes waiting to retry', async () => {
+    const { flakySink, testClock, scriptedSource } = await import('../../src/testing/index.js');
+    const { pipeline, triggers } = await import('../../src/index.js');
+    const clock = testClock();
+    const sink = flakySink<number>({
+      clock,
+      schedule: [
+        { fail: 'retryable', retryAfter: 1_000 },
+        { delay: 40, backpressure: 0.75 },
+      ],
+    });
+    const p = pipeline({ name: 'health', clock, retry: { initialDelay: 10, maxDelay: 2_000 } })
+      .source(scriptedSource(clock, [{ at: 0, value: 1 }]))
+      .trigger(triggers.time(100))
+      .sink(sink)
+      .build();
+    expect(p.metrics().sink).toEqual({
+      kind: 'flaky',
+      backpressure: undefined,
+      lastWriteMs: undefined,
+      retrying: 0,
+    });
+    const seen: number[] = [];
+    p.on('retry', () => queueMicrotask(() => seen.push(p.metrics().sink.retrying)));
+    await clock.runUntil(p.run());
+    expect(seen).toEqual([1]);
+    expect(p.metrics().sink).toEqual({ kind: 'flaky', backpressure: 0.75, lastWriteMs: 1_040, retrying: 0 });
+  });
+});
