@@ -659,7 +659,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
       const nextReject = rejected[r];
       if (nextReject !== undefined && nextReject.offset < offset) {
         const size = Math.min(nextReject.bytes ?? estimateBytes(nextReject.value, limit), limit);
-        if (!this.#fits(size)) return this.#stopAt(position, i, r, size);
+        if (!this.#fits(size)) {
+          this.#stopAt(position, i, r, size);
+          return;
+        }
         if (!(nextReject.offset > lane.highestOffset)) {
           throw this.#offsetError(lane, nextReject.offset, lane.highestOffset);
         }
@@ -674,14 +677,20 @@ export class PipelineRuntime implements Pipeline<unknown> {
       if (size > limit && (known !== undefined || sizeEach)) {
         // Too large for any batch: dead-letter it in place (it keeps its slot in the range).
         const held = Math.min(size, limit);
-        if (!this.#fits(held)) return this.#stopAt(position, i, r, held);
+        if (!this.#fits(held)) {
+          this.#stopAt(position, i, r, held);
+          return;
+        }
         if (!(offset > lane.highestOffset)) throw this.#offsetError(lane, offset, lane.highestOffset);
         this.#addReject(lane, { offset, reason: 'too_large', details: { bytes: size, limit }, value }, held);
         i++;
         continue;
       }
       if (lane.records > 0 && lane.bytes + size > capBytes) this.#cut(lane, 'bytes');
-      if (!this.#fits(size)) return this.#stopAt(position, i, r, size);
+      if (!this.#fits(size)) {
+        this.#stopAt(position, i, r, size);
+        return;
+      }
       if (!(offset > lane.highestOffset)) throw this.#offsetError(lane, offset, lane.highestOffset);
       if (lane.empty) this.#openLane(lane, offset);
       lane.pushValue(value);
