@@ -2,7 +2,7 @@
  * `npm run bench`: every measurement of the "Foundation" issue in one run, each variant in a fresh
  * process, then bench/RESULTS.md rewritten below its hand-written preamble.
  *
- *   tsx bench/run.ts [--runs 5] [--lateness-seconds 12] [--quick] [--rerender]
+ *   tsx bench/run.ts [--runs 5] [--lateness-seconds 30] [--quick] [--rerender]
  *
  * `--quick` (1 run of 200,000 records, 3 s of trickle) writes bench/.out/RESULTS.quick.md instead,
  * for checking the harness; the goals are only judged on the full workload. Raw results go to

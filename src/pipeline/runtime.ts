@@ -868,9 +868,12 @@ export class PipelineRuntime implements Pipeline<unknown> {
   }
 
   #onTimer(): void {
+    // The timer was set for `#timerAt`, so that moment has come, even if the clock reads a hair
+    // earlier: Node fires timers on the event loop's own millisecond count, which can run ahead of
+    // `Date.now()`'s. Trusting the clock alone would re-arm for 1 ms and flush late.
+    const now = Math.max(this.#clock.now(), this.#timerAt);
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    const now = this.#clock.now();
     for (const lane of this.#lanes.values()) {
       if (lane.empty || lane.timePassed || this.#trigger.deadline(lane) > now) continue;
       const reason = this.#trigger.check(lane, now);
