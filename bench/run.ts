@@ -199,7 +199,7 @@ async function measureAll(args: Args): Promise<ResultsInput> {
     },
     command: args.quick
       ? 'npm run bench -- --quick'
-      : `npm run bench${args.runs !== 3 || args.latenessSeconds !== LATENESS_SECONDS ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      : `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     args,
     throughput: tp,
     lateness: late,
