@@ -6,8 +6,6 @@ import {
   type DeadLetter,
   type FlushReason,
   type RejectReason,
-  recordOffset,
-  recordOffsets,
 } from '../core/batch.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { describeError, type ErrorCode, MicrobatchError } from '../core/errors.js';
@@ -16,6 +14,7 @@ import { estimateBytes } from '../core/size.js';
 import { type Duration, parseDuration } from '../core/units.js';
 import type { Sink, WriteResult } from '../sinks/types.js';
 import type { Source, SourceChunk, SourceReader, SourceRejection } from '../sources/types.js';
+import { applyTransforms, type TransformedBatch } from '../transforms/apply.js';
 import type { Transform } from '../transforms/types.js';
 import type { Trigger } from '../triggers/types.js';
 import { type BatchSummary, EventHub, type Listener, type PipelineEventName } from './events.js';
@@ -1023,88 +1022,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
   }
 
   /** Runs the transforms over a batch; source rejects and transform rejects become dead letters. */
-  async #transform(entry: Entry): Promise<{
-    batch: Batch<unknown>;
-    deadLetters: DeadLetter[];
-    duplicates: number;
-    filtered: number;
-  }> {
-    const { batch } = entry;
-    const at = this.#clock.now();
-    const deadLetters: DeadLetter[] = entry.rejected.map((r) => ({
-      reason: r.reason,
-      details: r.details,
-      value: r.value,
-      cursor: { partition: batch.partition, offset: r.offset },
+  #transform(entry: Entry): Promise<TransformedBatch> {
+    return applyTransforms(this.#transforms, entry.batch, entry.rejected, {
       pipeline: this.name,
-      batchId: batch.id,
-      at,
-    }));
-    let current = batch;
-    // For each current record, its index in the batch as cut (so a dead letter carries the value
-    // the source gave, which is what a replay needs, not an intermediate form).
-    let origin: number[] | undefined;
-    let duplicates = 0;
-    let filtered = 0;
-    for (const transform of this.#transforms) {
-      if (current.records.length === 0) break;
-      let out: Awaited<ReturnType<typeof transform.apply>>;
-      try {
-        out = await transform.apply({
-          records: current.records,
-          offsets: recordOffsets(current),
-          partition: current.partition,
-          batchId: current.id,
-        });
-      } catch (error) {
-        throw new MicrobatchError(
-          'MB_TRANSFORM_FAILED',
-          `pipeline '${this.name}': transform '${transform.name}' threw on batch ${batch.id}: ${describeError(error)}`,
-          { cause: error },
-        );
-      }
-      const input = current.records.length;
-      const kept = out.records.length;
-      const from = out.from;
-      const rejects = out.rejected ?? [];
-      const removed = (out.duplicates ?? 0) + (out.filtered ?? 0) + rejects.length;
-      if (
-        (from !== undefined && from.length !== kept) ||
-        (from === undefined && kept !== input) ||
-        kept + removed !== input
-      ) {
-        throw new MicrobatchError(
-          'MB_TRANSFORM_FAILED',
-          `pipeline '${this.name}': transform '${transform.name}' must account for every record: ${input} in, ${kept} kept, ${rejects.length} rejected, ${out.duplicates ?? 0} duplicates, ${out.filtered ?? 0} filtered` +
-            (from !== undefined && from.length !== kept ? ` (from has ${from.length} indices)` : ''),
-        );
-      }
-      for (const r of rejects) {
-        deadLetters.push({
-          reason: r.reason,
-          details: r.details,
-          value: batch.records[origin === undefined ? r.index : origin[r.index]!],
-          cursor: { partition: batch.partition, offset: recordOffset(current, r.index) },
-          pipeline: this.name,
-          batchId: batch.id,
-          at,
-        });
-      }
-      duplicates += out.duplicates ?? 0;
-      filtered += out.filtered ?? 0;
-      if (from !== undefined) origin = from.map((i) => (origin === undefined ? i : origin[i]!));
-      current = {
-        ...current,
-        records: out.records,
-        ...(from !== undefined
-          ? { offsets: from.map((i) => recordOffset(current, i)) }
-          : current.offsets !== undefined && { offsets: current.offsets }),
-        ...(current.eventTimes && { eventTimes: pick(current.eventTimes, from) }),
-        ...(current.keys && { keys: pick(current.keys, from) }),
-        ...(current.headers && { headers: pick(current.headers, from) }),
-      };
-    }
-    return { batch: current, deadLetters, duplicates, filtered };
+      at: this.#clock.now(),
+    });
   }
 
   async #writeDeadLetters(entry: Entry, deadLetters: DeadLetter[]): Promise<void> {
@@ -1350,8 +1272,4 @@ function appendAligned<V>(
   const out = target ?? new Array<V | undefined>(alignedLength - (to - from)).fill(undefined);
   for (let i = from; i < to; i++) out.push(source?.[i]);
   return out;
-}
-
-function pick<V>(values: V[], from: number[] | undefined): V[] {
-  return from === undefined ? values : from.map((i) => values[i]!);
 }
