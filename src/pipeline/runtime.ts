@@ -155,6 +155,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #idleWaiters: (() => void)[] = [];
   #averageBytes = 64;
   #sampleCountdown = 0;
+  #samples = 0;
 
   #timer: TimerHandle | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -583,6 +584,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const n = values.length;
     let i = position.value;
     while (i < n) {
+      // The very first record sets the scale before any room is computed from the estimate.
+      if (this.#samples === 0) this.#sampleSizes(values, i, i + 1);
       let room = Math.floor((this.#options.maxBufferBytes - this.#heldBytes) / this.#averageBytes);
       // With nothing held, one record always fits: the estimate must never wedge the pipeline.
       if (room <= 0 && this.#heldBytes <= 0) room = 1;
@@ -770,14 +773,17 @@ export class PipelineRuntime implements Pipeline<unknown> {
     }
   }
 
-  /** Keeps a running average record size from one record in every {@link SAMPLE_EVERY}. */
+  /**
+   * Keeps an average record size from one record in every {@link SAMPLE_EVERY}: the plain mean of
+   * the first samples (so the very first record already sets the scale, be it 50 bytes or 50 KB),
+   * then a moving average that follows drift.
+   */
   #sampleSizes(values: unknown[], from: number, to: number): void {
     let i = from + this.#sampleCountdown;
     for (; i < to; i += SAMPLE_EVERY) {
-      this.#averageBytes = Math.max(
-        1,
-        Math.round(this.#averageBytes * 0.9 + estimateBytes(values[i], 1e7) * 0.1),
-      );
+      const size = estimateBytes(values[i], 1e7);
+      const weight = this.#samples < 10 ? 1 / ++this.#samples : 0.1;
+      this.#averageBytes = Math.max(1, Math.round(this.#averageBytes + (size - this.#averageBytes) * weight));
     }
     this.#sampleCountdown = i - to;
   }

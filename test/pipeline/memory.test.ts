@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pipeline } from '../../src/pipeline/builder.js';
 import type { PipelineEvents } from '../../src/pipeline/events.js';
+import { memorySink } from '../../src/sinks/memory.js';
 import { fromIterable } from '../../src/sources/iterable.js';
 import { testClock } from '../../src/testing/clock.js';
 import { flakySink } from '../../src/testing/flaky-sink.js';
@@ -118,5 +119,24 @@ describe('pipeline memory budget', () => {
     const firstMemory = flushes.find((f) => f.batch.reason === 'memory')!;
     expect(firstMemory.batch.partition).toBe('big');
     expect(sink.memory!.records).toHaveLength(32);
+  });
+});
+
+describe('sampled sizes (no per-record sizing)', () => {
+  it('take the scale from the first record, so large records cannot overrun the budget while the estimate warms up', async () => {
+    const clock = testClock();
+    const big = Array.from({ length: 40 }, (_, i) => `${i}`.padEnd(10_000, 'x'));
+    const inner = memorySink<string>();
+    const sink = flakySink<string>({ clock, inner, schedule: () => ({ delay: 50 }) });
+    const p = pipeline({ name: 'big', clock, maxBufferBytes: 50_000, concurrency: 1 })
+      .source(fromIterable(big))
+      .trigger(triggers.time('1h'))
+      .sink(sink)
+      .build();
+    const report = await clock.runUntil(p.run());
+    expect(inner.records).toEqual(big);
+    expect(report.records.written).toBe(40);
+    // 50 kB holds five 10 kB records: no batch may be larger than that.
+    for (const batch of inner.batches) expect(batch.records.length).toBeLessThanOrEqual(5);
   });
 });
