@@ -28,6 +28,19 @@ function hourly(sink = memorySink<number>(), options: { signal?: AbortSignal } =
   return { clock, source, sink, p };
 }
 
+/** A pipeline whose first write hangs until aborted, fed by a push source, batches of 2. */
+function hangingPipeline() {
+  const clock = testClock();
+  const source = pushSource<number>();
+  const sink = flakySink<number>({ clock, schedule: [{ fail: 'hang' }] });
+  const p = pipeline({ name: 'stopper', clock })
+    .source(source)
+    .trigger(triggers.volume({ records: 2 }))
+    .sink(sink)
+    .build();
+  return { clock, source, sink, p };
+}
+
 describe('pipeline stop()', () => {
   it('drains by default: flushes the lanes, writes and commits, resolves with the report', async () => {
     const { clock, source, sink, p } = hourly();
@@ -87,14 +100,7 @@ describe('pipeline stop()', () => {
 
   it('past its deadline, aborts a hanging write and reports it undelivered with MB_CLOSED', async () => {
     watch = watchUnhandledRejections();
-    const clock = testClock();
-    const source = pushSource<number>();
-    const sink = flakySink<number>({ clock, schedule: [{ fail: 'hang' }] });
-    const p = pipeline({ name: 'stopper', clock })
-      .source(source)
-      .trigger(triggers.volume({ records: 2 }))
-      .sink(sink)
-      .build();
+    const { clock, source, sink, p } = hangingPipeline();
     await p.start();
     await source.pushMany([1, 2, 3]);
     await clock.advance(0);
@@ -111,14 +117,7 @@ describe('pipeline stop()', () => {
 
   it('past its deadline, ends as stopped (not failed), with the aborted write reported in-flight', async () => {
     watch = watchUnhandledRejections();
-    const clock = testClock();
-    const source = pushSource<number>();
-    const sink = flakySink<number>({ clock, schedule: [{ fail: 'hang' }] });
-    const p = pipeline({ name: 'stopper', clock })
-      .source(source)
-      .trigger(triggers.volume({ records: 2 }))
-      .sink(sink)
-      .build();
+    const { clock, source, p } = hangingPipeline();
     const errors: unknown[] = [];
     p.on('error', (e) => errors.push(e.error));
     const run = p.run().then(

@@ -23,6 +23,19 @@ function track(promise: Promise<unknown>) {
   return state;
 }
 
+/** A push source (high-water mark 1) into a 100-byte budget and a sink that takes 1 s per write. */
+function budgetedPipeline() {
+  const clock = testClock();
+  const source = pushSource<string>({ highWaterMark: 1 });
+  const sink = flakySink<string>({ clock, schedule: () => ({ delay: 1_000 }) });
+  const p = pipeline({ name: 'push', clock, maxBufferBytes: 100, maxRecordBytes: 100 })
+    .source(source)
+    .trigger(triggers.time('1h'))
+    .sink(sink)
+    .build();
+  return { clock, source, sink, p };
+}
+
 describe('pushSource: back-pressure', () => {
   it('resolves push() at once up to the high-water mark', async () => {
     const source = pushSource<number>({ highWaterMark: 3 });
@@ -169,14 +182,7 @@ describe('pushSource in a pipeline', () => {
   });
 
   it('holds a producer back while the pipeline is paused by its memory budget', async () => {
-    const clock = testClock();
-    const source = pushSource<string>({ highWaterMark: 1 });
-    const sink = flakySink<string>({ clock, schedule: () => ({ delay: 1_000 }) });
-    const p = pipeline({ name: 'push', clock, maxBufferBytes: 100, maxRecordBytes: 100 })
-      .source(source)
-      .trigger(triggers.time('1h'))
-      .sink(sink)
-      .build();
+    const { clock, source, sink, p } = budgetedPipeline();
     const paused: number[] = [];
     p.on('pause', () => paused.push(clock.now()));
     await p.start();
@@ -203,14 +209,7 @@ describe('pushSource in a pipeline', () => {
   });
 
   it('on stop({ drain: false }), every push either rejects with MB_CLOSED or is accounted for in the report', async () => {
-    const clock = testClock();
-    const source = pushSource<string>({ highWaterMark: 1 });
-    const sink = flakySink<string>({ clock, schedule: () => ({ delay: 1_000 }) });
-    const p = pipeline({ name: 'push', clock, maxBufferBytes: 100, maxRecordBytes: 100 })
-      .source(source)
-      .trigger(triggers.time('1h'))
-      .sink(sink)
-      .build();
+    const { clock, source, p } = budgetedPipeline();
     await p.start();
     const record = 'r'.repeat(40);
     const outcomes: ('accepted' | 'closed' | 'other')[] = [];
