@@ -16,6 +16,7 @@ export {
 export type { Logger, LogMethod } from './core/logger.js';
 export { estimateBytes } from './core/size.js';
 export { type Duration, parseDuration, parseSize, type Size } from './core/units.js';
+export * from './checkpoint/index.js';
 export * from './pipeline/index.js';
 export * from './sinks/index.js';
 export * from './sources/index.js';

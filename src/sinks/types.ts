@@ -29,7 +29,8 @@ export interface SinkContext {
 /**
  * Where batches go. The contract is small:
  * - `write(batch)` must have **one effect per `batch.id`**: a batch may be written again after a
- *   retry or a crash, with the same id and the same records;
+ *   retry or a crash, with the same id and the same records (`microbatch/testing`'s
+ *   `sinkConformance` checks this for your own sinks);
  * - throw to fail; an error with `retryable: true` (or a network error) is retried with back-off,
  *   anything else stops the pipeline with `MB_SINK_FAILED`;
  * - `close()` releases resources once the pipeline is done with the sink.
@@ -39,5 +40,13 @@ export interface Sink<T = unknown> {
   readonly kind?: string;
   open?(context: SinkContext): void | Promise<void>;
   write(batch: Batch<T>, options: WriteOptions): void | WriteResult | Promise<void | WriteResult>;
+  /**
+   * The sink's ledger: the highest offset of `partition` it holds durably for this pipeline, or
+   * `undefined` when it holds none. Optional; a sink that keeps one (a SQL sink's ledger table, file
+   * names derived from batch ids) lets the runtime skip records that were written before a crash
+   * whose commit was lost, and detect a source that went back behind what the sink holds
+   * (`MB_LEDGER_AHEAD`). Called once per partition per run, after `open()`.
+   */
+  committed?(partition: string): number | undefined | Promise<number | undefined>;
   close?(): void | Promise<void>;
 }

@@ -30,7 +30,8 @@ const NEWLINE = 0x0a;
 
 /**
  * Reads a file of JSON values, one per line. A record's offset is the byte offset where its line
- * starts, so a run can resume after a committed cursor (`{ after }`); a line that does not parse is
+ * starts, so a run can resume after a committed cursor: the pipeline's checkpoint store's, else
+ * `{ after }`. A line that does not parse is
  * dead-lettered as `malformed` with the raw text and the parser's message, and reading goes on.
  * Blank lines are skipped.
  */
@@ -58,7 +59,11 @@ export function fromJsonLines<T = unknown>(
     get committed() {
       return committed;
     },
-    async open(): Promise<SourceReader<T>> {
+    async open(context): Promise<SourceReader<T>> {
+      // A checkpoint's committed cursor wins over the start position in the options: it is the
+      // pipeline's own record of what was delivered.
+      const resume = await context?.resumeAfter?.(partition);
+      const start = resume === undefined ? from : resume;
       let file: Awaited<ReturnType<typeof open>>;
       try {
         file = await open(path, 'r');
@@ -72,11 +77,11 @@ export function fromJsonLines<T = unknown>(
           },
         );
       }
-      let position = from; // file position of the next read
+      let position = start; // file position of the next read
       let carry: Buffer = Buffer.alloc(0); // bytes of an unfinished line
-      let carryStart = from; // file offset of carry[0]
+      let carryStart = start; // file offset of carry[0]
       // Inside a line to discard (over-long, or the committed line we resume after) until its newline.
-      let skipping = options.after !== undefined;
+      let skipping = resume !== undefined || options.after !== undefined;
       let eof = false;
       const buffer = Buffer.allocUnsafe(readBytes);
 

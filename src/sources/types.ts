@@ -50,6 +50,13 @@ export interface SourceContext {
   readonly logger: Logger;
   /** Aborted when the pipeline stops reading. */
   readonly signal: AbortSignal;
+  /**
+   * The last offset of `partition` this pipeline committed in an earlier run, from its checkpoint
+   * store (`undefined` without a checkpoint or before the first commit). A replayable source
+   * resumes right after it: it takes precedence over a start position given in the source's own
+   * options. Absent when a test opens a source by hand.
+   */
+  readonly resumeAfter?: (partition: string) => Promise<number | undefined>;
 }
 
 /** An open source. */

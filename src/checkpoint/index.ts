@@ -1,0 +1,6 @@
+export type {
+  CheckpointContext,
+  CheckpointStore,
+  PartitionCheckpoint,
+  PlannedBatch,
+} from './types.js';
