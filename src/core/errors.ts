@@ -23,8 +23,13 @@ export const ERROR_CODES = [
   'MB_TIMEOUT',
   /** An optional peer dependency of an adapter is not installed. */
   'MB_MISSING_PEER',
-  /** The sink's ledger is ahead of the source in a way that cannot happen normally. */
+  /**
+   * The sink's ledger or the checkpoint is ahead of the source in a way that cannot happen normally
+   * (a recreated topic, a reset offset, another pipeline writing under the same name).
+   */
   'MB_LEDGER_AHEAD',
+  /** The checkpoint store could not load or save a partition's state. */
+  'MB_CHECKPOINT_FAILED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -117,8 +117,16 @@ export class PipelineBuilder<In = unknown, Out = In> {
         { option: 'maxBufferBytes' },
       );
     }
+    const checkpoint = this.#options.checkpoint;
+    if (checkpoint !== undefined && this.#source?.replayable !== true) {
+      throw invalidOptions(
+        `${at}: a checkpoint needs a replayable source (one that can re-read from a cursor, like fromJsonLines or kafkaSource); source '${String(this.#source?.kind)}' cannot replay, so a plan could never be written again after a crash`,
+        { option: 'checkpoint' },
+      );
+    }
     return new PipelineRuntime({
       options,
+      checkpoint,
       clock: this.#options.clock ?? systemClock,
       logger: this.#options.logger ?? silentLogger,
       signal: this.#options.signal,

@@ -39,6 +39,11 @@ export class Lane<T> implements LaneState {
   untilCheck = 0;
   /** Offset of the last record ever taken into this lane, across cuts (for ordering checks). */
   highestOffset = -1;
+  /**
+   * The plan of an earlier run this lane is filling again: it is cut exactly at the plan's end, and
+   * no trigger or memory cut may split it.
+   */
+  replay: { readonly firstOffset: number; readonly lastOffset: number } | undefined;
 
   constructor(partition: string) {
     this.partition = partition;
@@ -108,5 +113,6 @@ export class Lane<T> implements LaneState {
     this.lastOffset = -1;
     this.timePassed = false;
     this.untilCheck = 0;
+    this.replay = undefined;
   }
 }

@@ -1,3 +1,4 @@
+import type { CheckpointStore } from '../checkpoint/types.js';
 import type { Clock } from '../core/clock.js';
 import { invalidOptions } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -47,6 +48,13 @@ export interface PipelineOptions {
   /** Most batch writes in flight at once, across partitions. @default 4 */
   concurrency?: number;
   retry?: RetryOptions;
+  /**
+   * Where batch plans and committed offsets are kept (`memoryCheckpoint()`, `fileCheckpoint({ dir })`):
+   * each batch's range is stored before its first write, so a restart replays an unfinished batch
+   * with the same range and id, and an idempotent sink ends with every record exactly once. Needs a
+   * replayable source. See docs/exactly-once.md. @default none (at-least-once)
+   */
+  checkpoint?: CheckpointStore;
   /** Aborting it stops the pipeline as `stop()` would (draining). */
   signal?: AbortSignal;
 }
@@ -70,6 +78,7 @@ const PIPELINE_KEYS = new Set([
   'maxRecordBytes',
   'concurrency',
   'retry',
+  'checkpoint',
   'signal',
 ]);
 const RETRY_KEYS = new Set(['maxAttempts', 'initialDelay', 'maxDelay', 'attemptTimeout']);
@@ -152,6 +161,19 @@ export function resolveOptions(options: PipelineOptions): ResolvedOptions {
     retry.attemptTimeout === undefined
       ? Number.POSITIVE_INFINITY
       : parseDuration(retry.attemptTimeout, `${at}: retry.attemptTimeout`);
+  const checkpoint = options.checkpoint;
+  if (
+    checkpoint !== undefined &&
+    (typeof checkpoint !== 'object' ||
+      checkpoint === null ||
+      typeof checkpoint.load !== 'function' ||
+      typeof checkpoint.save !== 'function')
+  ) {
+    throw invalidOptions(
+      `${at}: checkpoint must be a CheckpointStore (an object with load() and save(), e.g. fileCheckpoint({ dir })); got ${show(checkpoint)}`,
+      { option: 'checkpoint' },
+    );
+  }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw invalidOptions(`${at}: signal must be an AbortSignal`, { option: 'signal' });
   }

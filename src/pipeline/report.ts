@@ -16,13 +16,17 @@ export type PipelineStatus =
   | 'failed';
 
 /**
- * Delivery guarantee of a pipeline, decided by its source:
+ * Delivery guarantee of a pipeline, decided by its source and its checkpoint store:
+ * - `exactly-once`: a replayable source and a durable checkpoint store (`fileCheckpoint`): after a
+ *   crash, unfinished batches are replayed with the same range and id, so a sink that honours the
+ *   contract (one effect per batch id) holds every record once;
  * - `at-least-once`: the source can re-read from its committed cursor, so a crash loses nothing
- *   (records after the last commit are read again and may be written again);
+ *   (records after the last commit are read again and may be written again under other batch ids);
+ *   also the case with a checkpoint store that does not outlive the process (`memoryCheckpoint`);
  * - `best-effort`: the source cannot replay (an iterable, a push source). Writes are retried until
  *   delivered and a clean stop drains everything, but a crash loses what was buffered.
  */
-export type Guarantee = 'at-least-once' | 'best-effort';
+export type Guarantee = 'exactly-once' | 'at-least-once' | 'best-effort';
 
 /** A range of records the pipeline read but did not deliver. */
 export interface UndeliveredRange {
@@ -36,7 +40,7 @@ export interface UndeliveredRange {
 
 /** Record counts; `in = written + deadLettered + duplicates + filtered + undelivered` once settled. */
 export interface RecordCounts {
-  /** Records read from the source (decodable or not). */
+  /** Records read from the source (decodable or not), not counting `skipped` ones. */
   in: number;
   written: number;
   deadLettered: number;
@@ -44,6 +48,11 @@ export interface RecordCounts {
   filtered: number;
   /** Records read but neither written nor dead-lettered (see `undelivered` ranges). */
   undelivered: number;
+  /**
+   * Records the source delivered again that an earlier run had already delivered (at or below the
+   * checkpoint's committed offset, or the sink's ledger): dropped on arrival, not part of `in`.
+   */
+  skipped: number;
 }
 
 /** What `run()` and `stop()` resolve with: what was delivered and what was not. */
@@ -78,6 +87,8 @@ export interface PipelineMetrics {
   paused: boolean;
   guarantee: Guarantee;
   source: { kind: string; replayable: boolean };
+  /** The checkpoint store, if any: its kind and whether it outlives the process. */
+  checkpoint: { kind: string; durable: boolean } | undefined;
   /**
    * The sink's health as the pipeline sees it: its last back-pressure hint (`WriteResult.backpressure`,
    * 0 healthy … 1 saturated; `undefined` until a sink reports one), how long the last write took

@@ -1,4 +1,5 @@
 import PQueue from 'p-queue';
+import type { CheckpointStore, PartitionCheckpoint, PlannedBatch } from '../checkpoint/types.js';
 import {
   type Batch,
   batchIdPrefix,
@@ -11,7 +12,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { describeError, type ErrorCode, MicrobatchError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { estimateBytes } from '../core/size.js';
-import { type Duration, parseDuration } from '../core/units.js';
+import { type Duration, parseDuration, show } from '../core/units.js';
 import type { Sink, WriteResult } from '../sinks/types.js';
 import type { Source, SourceChunk, SourceReader, SourceRejection } from '../sources/types.js';
 import { applyTransforms, type TransformedBatch } from '../transforms/apply.js';
@@ -21,7 +22,13 @@ import { type BatchSummary, EventHub, type Listener, type PipelineEventName } fr
 import { Lane } from './lane.js';
 import { LatencyWindow } from './latency.js';
 import type { ResolvedOptions } from './options.js';
-import type { DeliveryReport, PipelineMetrics, PipelineStatus, UndeliveredRange } from './report.js';
+import type {
+  DeliveryReport,
+  Guarantee,
+  PipelineMetrics,
+  PipelineStatus,
+  UndeliveredRange,
+} from './report.js';
 import { withRetry } from './retry.js';
 
 /** Options of `stop()`. */
@@ -71,6 +78,7 @@ export interface RuntimeParts {
   transforms: Transform<unknown, unknown>[];
   sink: Sink<unknown>;
   deadLetter: Sink<DeadLetter> | undefined;
+  checkpoint?: CheckpointStore | undefined;
 }
 
 /** A batch between its cut and its commit. */
@@ -87,9 +95,26 @@ interface Entry {
 
 /** Commit order of one partition: entries in cut order; commits go up to the first unwritten one. */
 interface Track {
+  partition: string;
   entries: Entry[];
   committing: boolean;
   committed: number | undefined;
+  /** Batches cut and not yet committed, as the checkpoint holds them, in offset order. */
+  plans: PlannedBatch[];
+  /** Plans of an earlier run still to be written again, in offset order. */
+  replays: PlannedBatch[];
+  /** Offsets at or below this were delivered by an earlier run (the sink's ledger): dropped. */
+  skipThrough: number;
+  /** The checkpoint's committed offset, until the run's first record is checked against it. */
+  resumeAfter: number | undefined;
+  /** The next chunk needs {@link PipelineRuntime.guard}: a check, records to skip, or plans to replay. */
+  guarded: boolean;
+  /** The state changed since the last save began. */
+  dirty: boolean;
+  /** The save in progress, which also takes every change made while it runs. */
+  saving: Promise<void> | undefined;
+  /** With a ledger the runtime relies on, writes of a partition go one at a time: the last one. */
+  lastWrite: Promise<void> | undefined;
 }
 
 const SAMPLE_EVERY = 64;
@@ -115,6 +140,16 @@ export class PipelineRuntime implements Pipeline<unknown> {
   readonly #transforms: Transform<unknown, unknown>[];
   readonly #sink: Sink<unknown>;
   readonly #deadLetter: Sink<DeadLetter> | undefined;
+  readonly #checkpoint: CheckpointStore | undefined;
+  /** Partition states loaded from the checkpoint store, once each. */
+  readonly #states = new Map<string, Promise<PartitionCheckpoint | undefined>>();
+  /** A partition's first chunk waits for its checkpoint state and the sink's ledger. */
+  readonly #preparePartitions: boolean;
+  /**
+   * Skipping by the sink's ledger is only sound if the ledger is a prefix: without a durable
+   * checkpoint, each partition's writes then go in order, one at a time.
+   */
+  readonly #orderedWrites: boolean;
   readonly #keptDeadLetters: DeadLetter[] = [];
   readonly #queue: PQueue;
   readonly #lanes = new Map<string, Lane<unknown>>();
@@ -177,6 +212,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     batches: 0,
     retries: 0,
     commits: 0,
+    skipped: 0,
   };
   readonly #rejected: Partial<Record<RejectReason, number>> = {};
   readonly #batchesByReason: Partial<Record<FlushReason, number>> = {};
@@ -192,6 +228,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
     this.#transforms = parts.transforms;
     this.#sink = parts.sink;
     this.#deadLetter = parts.deadLetter;
+    this.#checkpoint = parts.checkpoint;
+    const ledger = typeof this.#sink.committed === 'function';
+    this.#preparePartitions = this.#checkpoint !== undefined || ledger;
+    this.#orderedWrites = ledger && this.#checkpoint?.durable !== true;
     this.#queue = new PQueue({ concurrency: parts.options.concurrency });
     this.#capRecords = this.#trigger.caps.records;
     this.#capBytes = this.#trigger.caps.bytes;
@@ -275,13 +315,22 @@ export class PipelineRuntime implements Pipeline<unknown> {
     this.#startedAt = this.#clock.now();
     const context = { pipeline: this.name, clock: this.#clock, logger: this.#logger };
     try {
+      await this.#checkpoint?.open?.(context);
+    } catch (error) {
+      throw this.#failOpen('MB_CHECKPOINT_FAILED', 'the checkpoint store could not be opened', error);
+    }
+    try {
       await this.#sink.open?.(context);
       await this.#deadLetter?.open?.(context);
     } catch (error) {
       throw this.#failOpen('MB_SINK_FAILED', 'the sink could not be opened', error);
     }
     try {
-      this.#reader = await this.#source.open({ ...context, signal: this.#sourceAbort.signal });
+      this.#reader = await this.#source.open({
+        ...context,
+        signal: this.#sourceAbort.signal,
+        resumeAfter: async (partition: string) => (await this.#loadState(String(partition)))?.committed,
+      });
     } catch (error) {
       throw this.#failOpen('MB_SOURCE_FAILED', 'the source could not be opened', error);
     }
@@ -323,7 +372,13 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const drain = this.#error === undefined && !this.#halted;
     if (drain) {
       if (this.#status === 'running') this.#setStatus('draining');
-      for (const lane of this.#lanes.values()) this.#cut(lane, 'drain');
+      for (const lane of this.#lanes.values()) {
+        const track = this.#tracks.get(lane.partition)!;
+        // A plan the source ended inside of (records gone): written as far as it goes, with its id.
+        // A stop leaves it to the next run instead, which replays it whole.
+        if (lane.replay !== undefined && this.#stopRequested === undefined) this.#endReplay(lane, track);
+        this.#cut(lane, 'drain');
+      }
     }
     await this.#whenIdle();
     await this.#closeAll();
@@ -372,6 +427,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     await close('source', this.#reader && (() => this.#reader!.close()));
     await close('sink', this.#sink.close && (() => this.#sink.close!()));
     await close('dead-letter sink', this.#deadLetter?.close && (() => this.#deadLetter!.close!()));
+    await close('checkpoint store', this.#checkpoint?.close && (() => this.#checkpoint!.close!()));
   }
 
   #isSettled(): boolean {
@@ -438,11 +494,21 @@ export class PipelineRuntime implements Pipeline<unknown> {
           await yieldToLoop();
         }
         if (result === null) return;
-        syncRecords += (result as SourceChunk<unknown>).values.length;
-        const waiting = this.#ingest(result as SourceChunk<unknown>);
+        const chunk = result as SourceChunk<unknown>;
+        if (this.#preparePartitions && !this.#tracks.has(String(chunk.partition))) {
+          await this.#preparePartition(String(chunk.partition));
+          if (this.#halted) return;
+        }
+        syncRecords += chunk.values.length;
+        const waiting = this.#ingest(chunk);
         if (waiting !== undefined) await waiting;
       }
     } catch (error) {
+      if (MicrobatchError.is(error) && PIPELINE_FAULTS.has(error.code)) {
+        // Not the source's fault: nothing read after this can be delivered safely.
+        this.#fail(error, error.code, 'recovery failed');
+        return;
+      }
       const failure = MicrobatchError.is(error)
         ? error
         : new MicrobatchError(
@@ -520,19 +586,247 @@ export class PipelineRuntime implements Pipeline<unknown> {
         `pipeline '${this.name}': source '${this.#source.kind}' returned a chunk without values and matching offsets (or a firstOffset)`,
       );
     }
-    let lane = this.#lanes.get(chunk.partition);
+    let lane = this.#lanes.get(String(chunk.partition));
     if (lane === undefined) {
       lane = new Lane(String(chunk.partition));
       this.#lanes.set(lane.partition, lane);
-      this.#tracks.set(lane.partition, { entries: [], committing: false, committed: undefined });
+      if (!this.#tracks.has(lane.partition)) this.#tracks.set(lane.partition, newTrack(lane.partition));
+    }
+    const track = this.#tracks.get(lane.partition)!;
+    if (track.guarded) {
+      const rest = this.#guard(lane, track, chunk);
+      if (rest === undefined) return undefined;
+      chunk = rest;
     }
     const position = { value: 0, reject: 0, need: 0 };
     const rejected = chunk.rejected ?? NO_REJECTS;
     const bulk = !this.#sizeEach && rejected.length === 0 && chunk.bytes === undefined;
     if (bulk) this.#appendBulk(lane, chunk, position);
     else this.#appendEach(lane, chunk, rejected, position);
-    if (position.value >= values.length && position.reject >= rejected.length) return undefined;
+    if (position.value >= chunk.values.length && position.reject >= rejected.length) return undefined;
     return this.#ingestRest(lane, chunk, rejected, bulk, position);
+  }
+
+  // ─── recovery ─────────────────────────────────────────────────────────────────────────────────
+
+  /** A partition's state in the checkpoint store, loaded once. */
+  #loadState(partition: string): Promise<PartitionCheckpoint | undefined> {
+    let state = this.#states.get(partition);
+    if (state === undefined) {
+      const store = this.#checkpoint;
+      state =
+        store === undefined
+          ? Promise.resolve(undefined)
+          : (async () => {
+              try {
+                return checkState(await store.load(partition), partition, store.kind);
+              } catch (error) {
+                throw MicrobatchError.is(error)
+                  ? error
+                  : new MicrobatchError(
+                      'MB_CHECKPOINT_FAILED',
+                      `pipeline '${this.name}': checkpoint store '${store.kind}' could not load partition '${partition}': ${describeError(error)}`,
+                      { cause: error, details: { partition } },
+                    );
+              }
+            })();
+      this.#states.set(partition, state);
+    }
+    return state;
+  }
+
+  /**
+   * Before a partition's first record of this run: loads its checkpoint state and the sink's ledger,
+   * checks that they agree, and sets up what to skip and which plans to replay.
+   */
+  async #preparePartition(partition: string): Promise<void> {
+    const state = await this.#loadState(partition);
+    let ledger: number | undefined;
+    if (typeof this.#sink.committed === 'function') {
+      try {
+        ledger = (await this.#sink.committed(partition)) ?? undefined;
+      } catch (error) {
+        throw new MicrobatchError(
+          'MB_SINK_FAILED',
+          `pipeline '${this.name}': the sink could not read its ledger for partition '${partition}': ${describeError(error)}`,
+          { cause: error, details: { partition } },
+        );
+      }
+      if (ledger !== undefined && !Number.isSafeInteger(ledger)) {
+        throw new MicrobatchError(
+          'MB_SINK_FAILED',
+          `pipeline '${this.name}': the sink's committed('${partition}') returned ${show(ledger)}; expected an integer offset or undefined`,
+        );
+      }
+    }
+    const track = newTrack(partition);
+    const durable = this.#checkpoint?.durable === true;
+    if (state !== undefined) {
+      track.committed = state.committed;
+      track.plans = state.plans.map((p) => ({ firstOffset: p.firstOffset, lastOffset: p.lastOffset }));
+      track.replays = track.plans.slice();
+      track.resumeAfter = state.committed;
+      const known = state.plans.at(-1)?.lastOffset ?? state.committed;
+      if (ledger !== undefined && (known === undefined || ledger > known)) {
+        throw this.#ledgerAhead(
+          partition,
+          `the sink holds offset ${ledger} of partition '${partition}', past anything this pipeline planned (${known ?? 'nothing'})`,
+          { ledger, planned: known },
+        );
+      }
+    } else if (ledger !== undefined) {
+      if (durable) {
+        throw this.#ledgerAhead(
+          partition,
+          `the sink holds partition '${partition}' up to offset ${ledger}, but checkpoint store '${this.#checkpoint!.kind}' has no record of it (was the checkpoint deleted or reset?)`,
+          { ledger },
+        );
+      }
+      // No durable record of our own: the ledger is the only truth (a prefix, see #orderedWrites).
+      track.skipThrough = ledger;
+    }
+    track.guarded = track.replays.length > 0 || track.resumeAfter !== undefined || ledger !== undefined;
+    this.#tracks.set(partition, track);
+    if (track.replays.length > 0) {
+      this.#logger.info(
+        { pipeline: this.name, partition, plans: track.replays.length, committed: state?.committed },
+        'replaying batches planned before a restart',
+      );
+    }
+  }
+
+  #ledgerAhead(partition: string, what: string, details: Record<string, unknown>): MicrobatchError {
+    return new MicrobatchError(
+      'MB_LEDGER_AHEAD',
+      `pipeline '${this.name}': ${what}. This does not happen in normal operation (a recreated topic, a reset offset or file, another pipeline under the same name); nothing was skipped. To reprocess on purpose, clear the checkpoint and the sink's data for the partition.`,
+      { details: { partition, ...details } },
+    );
+  }
+
+  /**
+   * The first chunks of a partition after a restart: checks the source resumed after the committed
+   * offset, drops records the sink already holds, and refills planned batches with exactly their
+   * ranges, cut as `replay`. Returns the rest of the chunk for the normal path, if any.
+   */
+  #guard(lane: Lane<unknown>, track: Track, chunk: SourceChunk<unknown>): SourceChunk<unknown> | undefined {
+    const n = chunk.values.length;
+    const rejects = chunk.rejected ?? NO_REJECTS;
+    let i = 0;
+    let r = 0;
+    while (i < n || r < rejects.length) {
+      const valueOffset = i < n ? offsetAt(chunk, i) : Number.POSITIVE_INFINITY;
+      const reject = rejects[r];
+      const isReject = reject !== undefined && reject.offset < valueOffset;
+      const offset = isReject ? reject.offset : valueOffset;
+      if (track.resumeAfter !== undefined) {
+        if (offset <= track.resumeAfter) {
+          throw this.#ledgerAhead(
+            track.partition,
+            `source '${this.#source.kind}' resumed partition '${track.partition}' at offset ${offset}, at or before offset ${track.resumeAfter} which this pipeline already committed`,
+            { sourceOffset: offset, committed: track.resumeAfter },
+          );
+        }
+        track.resumeAfter = undefined;
+      }
+      if (offset <= track.skipThrough) {
+        this.#counts.skipped++;
+        if (isReject) r++;
+        else i++;
+        continue;
+      }
+      while (track.replays.length > 0 && offset > track.replays[0]!.lastOffset) this.#endReplay(lane, track);
+      if (track.replays.length === 0) break;
+      const plan = track.replays[0]!;
+      if (offset >= plan.firstOffset && lane.replay === undefined) {
+        // Records before the plan that no plan covers (not normally possible): a batch of their own.
+        if (!lane.empty) this.#cut(lane, 'replay', false, true);
+        lane.replay = plan;
+      }
+      if (!(offset > lane.highestOffset)) throw this.#offsetError(lane, offset, lane.highestOffset);
+      if (isReject) {
+        this.#addReject(lane, reject, Math.min(reject.bytes ?? estimateBytes(reject.value, this.#recordLimit), this.#recordLimit));
+        r++;
+      } else {
+        this.#appendReplayed(lane, chunk, i, offset);
+        i++;
+      }
+      if (offset === plan.lastOffset) this.#endReplay(lane, track);
+    }
+    if (track.replays.length === 0 && (i < n || r < rejects.length)) track.guarded = false;
+    if (i >= n && r >= rejects.length) return undefined;
+    if (i === 0 && r === 0) return chunk;
+    return restOf(chunk, i, r);
+  }
+
+  /** Appends one record to a lane being refilled: no trigger, no budget wait (the plan fitted before). */
+  #appendReplayed(lane: Lane<unknown>, chunk: SourceChunk<unknown>, i: number, offset: number): void {
+    const value = chunk.values[i];
+    const limit = this.#recordLimit;
+    const known = chunk.bytes?.[i];
+    const size = known ?? (this.#sizeEach ? estimateBytes(value, limit) : this.#averageBytes);
+    if (size > limit && (known !== undefined || this.#sizeEach)) {
+      this.#addReject(lane, { offset, reason: 'too_large', details: { bytes: size, limit }, value }, limit);
+      return;
+    }
+    if (lane.empty) {
+      this.#openLane(lane, offset);
+      lane.listOffsets();
+    }
+    lane.pushValue(value);
+    lane.listOffsets().push(offset);
+    this.#copyMeta(lane, chunk, i, i + 1);
+    lane.records++;
+    lane.bytes += size;
+    lane.heldBytes += size;
+    lane.highestOffset = offset;
+    lane.lastOffset = offset;
+    this.#heldBytes += size;
+    this.#counts.in++;
+  }
+
+  /** The first plan to replay is done (or stale): cut what the lane holds of it, with its range. */
+  #endReplay(lane: Lane<unknown>, track: Track): void {
+    const plan = track.replays.shift()!;
+    if (lane.replay === plan) {
+      if (!lane.empty) {
+        // The plan's range and so its batch id, even if records at its edges are gone from the source.
+        lane.listOffsets();
+        lane.firstOffset = plan.firstOffset;
+        lane.lastOffset = plan.lastOffset;
+        lane.highestOffset = Math.max(lane.highestOffset, plan.lastOffset);
+        this.#cut(lane, 'replay', true, true);
+      }
+      lane.replay = undefined;
+    } else if (!lane.empty && lane.lastOffset < plan.firstOffset) {
+      this.#cut(lane, 'replay', false, true);
+    }
+  }
+
+  // ─── checkpoint ───────────────────────────────────────────────────────────────────────────────
+
+  /** Saves the partition's plans and committed offset; resolves once a save that includes them is durable. */
+  #saveState(track: Track, entry: Entry): Promise<void> {
+    track.dirty = true;
+    track.saving ??= this.#flushState(track, entry);
+    return track.saving;
+  }
+
+  async #flushState(track: Track, entry: Entry): Promise<void> {
+    try {
+      while (track.dirty) {
+        track.dirty = false;
+        const state: PartitionCheckpoint = {
+          ...(track.committed !== undefined && { committed: track.committed }),
+          plans: track.plans.slice(),
+        };
+        await withRetry(
+          this.#retryContext(entry, 'MB_CHECKPOINT_FAILED', `checkpoint save of partition '${track.partition}'`),
+          () => this.#checkpoint!.save(track.partition, state),
+        );
+      }
+    } finally {
+      track.saving = undefined;
+    }
   }
 
   /** The rest of a chunk that did not fit the budget: wait for room, append, repeat. */
@@ -804,7 +1098,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     while (this.#heldBytes + need > budget && !this.#halted) {
       let largest: Lane<unknown> | undefined;
       for (const lane of this.#lanes.values()) {
-        if (!lane.empty && (largest === undefined || lane.heldBytes > largest.heldBytes)) largest = lane;
+        if (lane.empty || lane.replay !== undefined) continue; // a replay is cut only at its plan's end
+        if (largest === undefined || lane.heldBytes > largest.heldBytes) largest = lane;
       }
       // Cut the largest lane when lanes hold at least half the memory, or when no write is in flight
       // (else nothing would ever free any). When writes hold most of it, cutting a small lane would
@@ -813,8 +1108,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
       if (largest !== undefined && (this.#inFlight.batches === 0 || laneBytes * 2 >= this.#heldBytes)) {
         this.#cut(largest, 'memory');
       }
-      // Nothing held at all: whatever is needed must be let in, or nothing could ever wake us.
+      // Nothing held at all, or only replays with no write in flight: whatever is needed must be let
+      // in, or nothing could ever wake us.
       if (this.#heldBytes + need <= budget || this.#heldBytes <= 0) break;
+      if (largest === undefined && this.#inFlight.batches === 0) break;
       if (!this.#paused) {
         this.#paused = true;
         this.#pausedAt = this.#clock.now();
@@ -855,7 +1152,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const now = this.#clock.now();
     let earliest = Number.POSITIVE_INFINITY;
     for (const lane of this.#lanes.values()) {
-      if (lane.openedAt === undefined || lane.timePassed) continue;
+      if (lane.openedAt === undefined || lane.timePassed || lane.replay !== undefined) continue;
       const at = this.#trigger.deadline(lane);
       if (at < earliest) earliest = at;
     }
@@ -880,7 +1177,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
     for (const lane of this.#lanes.values()) {
-      if (lane.empty || lane.timePassed || this.#trigger.deadline(lane) > now) continue;
+      if (lane.empty || lane.timePassed || lane.replay !== undefined || this.#trigger.deadline(lane) > now)
+        continue;
       const reason = this.#trigger.check(lane, now);
       if (reason !== undefined) this.#cut(lane, reason);
       else lane.timePassed = true;
@@ -890,9 +1188,12 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   // ─── writing ──────────────────────────────────────────────────────────────────────────────────
 
-  /** Turns a lane's content into a batch and queues its write. */
-  #cut(lane: Lane<unknown>, reason: FlushReason): void {
-    if (lane.empty) return;
+  /**
+   * Turns a lane's content into a batch and queues its write. A lane refilling a plan is only cut by
+   * the replay itself (`replaying`); `planned` says the range is already in the checkpoint.
+   */
+  #cut(lane: Lane<unknown>, reason: FlushReason, planned = false, replaying = false): void {
+    if (lane.empty || (lane.replay !== undefined && !replaying)) return;
     const now = this.#clock.now();
     const batch: Batch<unknown> = {
       id: `${(lane.idPrefix ??= batchIdPrefix(this.name, lane.partition))}${batchIdRange(lane.firstOffset, lane.lastOffset)}`,
@@ -920,7 +1221,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
       failed: false,
     };
     lane.reset();
-    this.#tracks.get(batch.partition)!.entries.push(entry);
+    const track = this.#tracks.get(batch.partition)!;
+    track.entries.push(entry);
+    if (this.#checkpoint !== undefined && !planned) addPlan(track.plans, batch.firstOffset, batch.lastOffset);
     this.#pending++;
     this.#inFlight.batches++;
     this.#inFlight.records += entry.count;
@@ -955,9 +1258,22 @@ export class PipelineRuntime implements Pipeline<unknown> {
   async #deliver(entry: Entry): Promise<void> {
     if (this.#error !== undefined || this.#writeAbort.signal.aborted) return;
     const started = this.#clock.now();
+    const track = this.#tracks.get(entry.batch.partition)!;
+    let previousWrite: Promise<void> | undefined;
+    let writeDone: (() => void) | undefined;
+    if (this.#orderedWrites) {
+      previousWrite = track.lastWrite;
+      track.lastWrite = new Promise<void>((resolve) => {
+        writeDone = resolve;
+      });
+    }
     try {
+      // Write-ahead: the batch's range is durable before its first write attempt.
+      if (this.#checkpoint !== undefined) await this.#saveState(track, entry);
+      if (this.#error !== undefined || this.#writeAbort.signal.aborted) return;
       const out = await this.#transform(entry);
       let attempts = 0;
+      if (previousWrite !== undefined) await previousWrite;
       if (out.batch.records.length > 0) {
         const written = await withRetry(
           this.#retryContext(entry, 'MB_SINK_FAILED', `sink write of batch ${entry.batch.id}`),
@@ -969,6 +1285,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
           this.#sinkHealth.backpressure = Math.min(1, Math.max(0, hint));
       }
       if (out.deadLetters.length > 0) await this.#writeDeadLetters(entry, out.deadLetters);
+      writeDone?.();
       entry.written = true;
       this.#counts.written += out.batch.records.length;
       this.#counts.duplicates += out.duplicates;
@@ -995,13 +1312,15 @@ export class PipelineRuntime implements Pipeline<unknown> {
         },
         'batch written',
       );
-      await this.#advance(this.#tracks.get(entry.batch.partition)!);
+      await this.#advance(track);
     } catch (error) {
       // Aborted because the pipeline is already failing or stopping: still in flight, not the culprit.
       if (this.#error !== undefined || this.#writeAbort.signal.aborted) return;
       entry.failed = true;
       const code: ErrorCode = MicrobatchError.is(error) ? error.code : 'MB_SINK_FAILED';
       this.#fail(error, code, `batch ${entry.batch.id} failed`);
+    } finally {
+      writeDone?.();
     }
   }
 
@@ -1080,11 +1399,18 @@ export class PipelineRuntime implements Pipeline<unknown> {
             () => this.#reader!.commit!(cursor),
           );
         }
+        track.committed = cursor.offset;
+        if (this.#checkpoint !== undefined) {
+          // After the source's own commit: a crash between the two replays the batches (same ids).
+          let done = 0;
+          while (done < track.plans.length && track.plans[done]!.lastOffset <= cursor.offset) done++;
+          track.plans.splice(0, done);
+          await this.#saveState(track, last);
+        }
         const now = this.#clock.now();
         for (const entry of track.entries.splice(0, k)) {
           this.#latency.add(now - entry.batch.openedAt, entry.count);
         }
-        track.committed = cursor.offset;
         this.#counts.commits++;
         this.#pending -= k;
         this.#events.emit('commit', {
@@ -1094,7 +1420,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         });
       }
     } catch (error) {
-      this.#fail(error, 'MB_COMMIT_FAILED', 'commit failed');
+      this.#fail(error, MicrobatchError.is(error) ? error.code : 'MB_COMMIT_FAILED', 'commit failed');
     } finally {
       track.committing = false;
       this.#wakeIdle();
@@ -1134,6 +1460,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
       paused: this.#paused,
       guarantee: this.#guarantee(),
       source: { kind: this.#source.kind, replayable: this.#source.replayable },
+      checkpoint:
+        this.#checkpoint === undefined
+          ? undefined
+          : { kind: this.#checkpoint.kind, durable: this.#checkpoint.durable === true },
       sink: {
         kind: this.#sink.kind ?? 'custom',
         backpressure: this.#sinkHealth.backpressure,
@@ -1163,8 +1493,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
     };
   }
 
-  #guarantee(): 'at-least-once' | 'best-effort' {
-    return this.#source.replayable ? 'at-least-once' : 'best-effort';
+  #guarantee(): Guarantee {
+    if (!this.#source.replayable) return 'best-effort';
+    return this.#checkpoint?.durable === true ? 'exactly-once' : 'at-least-once';
   }
 
   #committed(): Record<string, number> {
@@ -1212,6 +1543,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       duplicates: c.duplicates,
       filtered: c.filtered,
       undelivered,
+      skipped: c.skipped,
       batches: c.batches,
       retries: c.retries,
       commits: c.commits,
@@ -1233,6 +1565,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         duplicates: counts.duplicates,
         filtered: counts.filtered,
         undelivered: counts.undelivered,
+        skipped: counts.skipped,
       },
       rejected: { ...this.#rejected },
       batches: {
@@ -1246,6 +1579,78 @@ export class PipelineRuntime implements Pipeline<unknown> {
     if (this.#deadLetter === undefined) report.deadLetters = this.#keptDeadLetters.slice();
     return report;
   }
+}
+
+/** Errors of the pipeline's own recovery, raised while reading: they fail it without a drain. */
+const PIPELINE_FAULTS = new Set<ErrorCode>(['MB_LEDGER_AHEAD', 'MB_CHECKPOINT_FAILED', 'MB_SINK_FAILED']);
+
+function newTrack(partition: string): Track {
+  return {
+    partition,
+    entries: [],
+    committing: false,
+    committed: undefined,
+    plans: [],
+    replays: [],
+    skipThrough: Number.NEGATIVE_INFINITY,
+    resumeAfter: undefined,
+    guarded: false,
+    dirty: false,
+    saving: undefined,
+    lastWrite: undefined,
+  };
+}
+
+/** Adds a plan in offset order (it is almost always the last). */
+function addPlan(plans: PlannedBatch[], firstOffset: number, lastOffset: number): void {
+  let at = plans.length;
+  while (at > 0 && plans[at - 1]!.firstOffset > firstOffset) at--;
+  plans.splice(at, 0, { firstOffset, lastOffset });
+}
+
+/** Checks what a checkpoint store returned: a wrong state would skip or repeat records. */
+function checkState(state: unknown, partition: string, kind: string): PartitionCheckpoint | undefined {
+  if (state === undefined || state === null) return undefined;
+  const fail = (why: string) =>
+    new MicrobatchError(
+      'MB_CHECKPOINT_FAILED',
+      `checkpoint store '${kind}' returned an invalid state for partition '${partition}': ${why}`,
+      { details: { partition, state } },
+    );
+  const { committed, plans } = state as PartitionCheckpoint;
+  if (committed !== undefined && !Number.isSafeInteger(committed))
+    throw fail(`committed is ${show(committed)}`);
+  if (!Array.isArray(plans)) throw fail('plans is not an array');
+  let previous = committed ?? Number.NEGATIVE_INFINITY;
+  for (const plan of plans) {
+    if (
+      !Number.isSafeInteger(plan?.firstOffset) ||
+      !Number.isSafeInteger(plan?.lastOffset) ||
+      plan.lastOffset < plan.firstOffset ||
+      plan.firstOffset <= previous
+    ) {
+      throw fail(`plans are not ordered, non-overlapping ranges after the committed offset (${show(plan)})`);
+    }
+    previous = plan.lastOffset;
+  }
+  return state as PartitionCheckpoint;
+}
+
+/** The part of a chunk from value `i` and reject `r` on. */
+function restOf(chunk: SourceChunk<unknown>, i: number, r: number): SourceChunk<unknown> {
+  const rest: SourceChunk<unknown> = {
+    partition: chunk.partition,
+    values: chunk.values.slice(i),
+    ...(chunk.offsets === undefined
+      ? { firstOffset: chunk.firstOffset! + i }
+      : { offsets: chunk.offsets.slice(i) }),
+  };
+  if (chunk.bytes !== undefined) rest.bytes = chunk.bytes.slice(i);
+  if (chunk.eventTimes !== undefined) rest.eventTimes = chunk.eventTimes.slice(i);
+  if (chunk.keys !== undefined) rest.keys = chunk.keys.slice(i);
+  if (chunk.headers !== undefined) rest.headers = chunk.headers.slice(i);
+  if (chunk.rejected !== undefined && r < chunk.rejected.length) rest.rejected = chunk.rejected.slice(r);
+  return rest;
 }
 
 /** Offset of the `i`-th value of a chunk. */

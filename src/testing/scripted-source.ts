@@ -20,7 +20,9 @@ export interface ScriptedSource<T> extends Source<T> {
  * A source that delivers records at given times on `clock`, for deterministic tests of timing:
  * `scriptedSource(clock, [{ at: 0, value: 'a' }, { at: 1500, value: 'b', partition: 'p1' }])`.
  * Records due at the same time arrive together. It ends after the last record unless `endless`.
- * It claims to be replayable when `replayable` is set (for tests of replay logic).
+ * With `replayable`, it can be opened again and then resumes like a real replayable source: after
+ * the offset the pipeline's checkpoint committed per partition (`SourceContext.resumeAfter`), with
+ * records already due delivered at once — which makes crash-and-restart tests straightforward.
  */
 export function scriptedSource<T>(
   clock: Clock,
@@ -30,6 +32,14 @@ export function scriptedSource<T>(
   const sorted = [...script].sort((a, b) => a.at - b.at);
   sorted.forEach((r, i) => {
     if (!Number.isFinite(r.at)) throw invalidOptions(`scriptedSource: record ${i} has no finite 'at' time`);
+  });
+  // Each record's partition and offset, as the assembler will assign them, to resume by offset.
+  const next = new Map<string, number>();
+  const positions = sorted.map((r) => {
+    const partition = r.partition === undefined ? '0' : String(r.partition);
+    const offset = r.offset ?? next.get(partition) ?? 0;
+    next.set(partition, offset + 1);
+    return { partition, offset };
   });
   const commits: { partition: string; offset: number }[] = [];
   let delivered = 0;
@@ -42,8 +52,14 @@ export function scriptedSource<T>(
     get delivered() {
       return delivered;
     },
-    open({ signal }): SourceReader<T> {
+    async open({ signal, resumeAfter }): Promise<SourceReader<T>> {
       const assembler = new ChunkAssembler<T>('0', 'scriptedSource');
+      const skip = new Map<string, number | undefined>();
+      if (options.replayable && resumeAfter !== undefined) {
+        for (const { partition } of positions) {
+          if (!skip.has(partition)) skip.set(partition, await resumeAfter(partition));
+        }
+      }
       let next = 0;
       let stopped = false;
       let wake: (() => void) | undefined;
@@ -69,8 +85,11 @@ export function scriptedSource<T>(
               continue;
             }
             while (next < sorted.length && sorted[next]!.at <= clock.now()) {
+              const { partition, offset } = positions[next]!;
               const { at: _at, ...envelope } = sorted[next++]!;
-              assembler.addEnvelope(envelope);
+              const after = skip.get(partition);
+              if (after !== undefined && offset <= after) continue;
+              assembler.addEnvelope({ ...envelope, partition, offset });
               delivered++;
             }
           }
