@@ -744,7 +744,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
       }
       if (!(offset > lane.highestOffset)) throw this.#offsetError(lane, offset, lane.highestOffset);
       if (isReject) {
-        this.#addReject(lane, reject, Math.min(reject.bytes ?? estimateBytes(reject.value, this.#recordLimit), this.#recordLimit));
+        this.#addReject(
+          lane,
+          reject,
+          Math.min(reject.bytes ?? estimateBytes(reject.value, this.#recordLimit), this.#recordLimit),
+        );
         r++;
       } else {
         this.#appendReplayed(lane, chunk, i, offset);
@@ -820,7 +824,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
           plans: track.plans.slice(),
         };
         await withRetry(
-          this.#retryContext(entry, 'MB_CHECKPOINT_FAILED', `checkpoint save of partition '${track.partition}'`),
+          this.#retryContext(
+            entry,
+            'MB_CHECKPOINT_FAILED',
+            `checkpoint save of partition '${track.partition}'`,
+          ),
           () => this.#checkpoint!.save(track.partition, state),
         );
       }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CheckpointStore, PartitionCheckpoint } from '../../src/checkpoint/types.js';
 import type { Batch } from '../../src/core/batch.js';
-import { MicrobatchError } from '../../src/core/errors.js';
+import type { MicrobatchError } from '../../src/core/errors.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import type { DeliveryReport } from '../../src/pipeline/report.js';
 import { memorySink } from '../../src/sinks/memory.js';
@@ -103,7 +103,9 @@ describe('exactly-once: plans, replay and ledgers', () => {
     const store = mapStore(true, { '0': { committed: 2, plans: [{ firstOffset: 3, lastOffset: 4 }] } });
     const sink = memorySink<number>();
     // A source whose own commit got ahead of the checkpoint (Kafka commits first): it starts at 5.
-    const records = script(8).map((r, i) => ({ ...r, offset: i })).slice(5);
+    const records = script(8)
+      .map((r, i) => ({ ...r, offset: i }))
+      .slice(5);
     const report = await clock.runUntil(
       pipeline({ name: 'stale', clock, checkpoint: store })
         .source(scriptedSource(clock, records, { replayable: true }))
