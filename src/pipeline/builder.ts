@@ -3,6 +3,7 @@ import { systemClock } from '../core/clock.js';
 import { invalidOptions } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { show } from '../core/units.js';
+import { type EventTimeExtractor, type EventTimeOptions, resolveEventTime } from '../event-time/options.js';
 import type { Sink } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
 import type { Transform } from '../transforms/types.js';
@@ -32,6 +33,9 @@ export class PipelineBuilder<In = unknown, Out = In> {
   readonly #transforms: Transform<any, any>[] = [];
   #sink: Sink<any> | undefined;
   #deadLetter: Sink<DeadLetter> | undefined;
+  #eventTime:
+    | { extract: EventTimeExtractor<any> | undefined; options: EventTimeOptions | undefined }
+    | undefined;
   readonly #called = new Set<string>();
 
   constructor(options: PipelineOptions) {
@@ -43,6 +47,18 @@ export class PipelineBuilder<In = unknown, Out = In> {
     this.#once('source');
     this.#source = source;
     return this as unknown as PipelineBuilder<T, T>;
+  }
+
+  /**
+   * Gives records an event time, read on arrival: `.eventTime((r) => r.extractedAt, { allowedLateness:
+   * '10m' })`, or `.eventTime()` for the source's own timestamps (a Kafka message's). It drives
+   * watermarks, lateness (`late`), `batch.eventTimes` (what time-partitioned sinks use) and the
+   * `partition-complete` event. See {@link EventTimeOptions}.
+   */
+  eventTime(extract?: EventTimeExtractor<In>, options?: EventTimeOptions): this {
+    this.#once('eventTime');
+    this.#eventTime = { extract, options };
+    return this;
   }
 
   /** When lanes flush: `triggers.any(triggers.time('15s'), triggers.volume({ records: 10_000 }))`. */
@@ -124,9 +140,14 @@ export class PipelineBuilder<In = unknown, Out = In> {
         { option: 'checkpoint' },
       );
     }
+    const eventTime =
+      this.#eventTime === undefined
+        ? undefined
+        : resolveEventTime(at, this.#eventTime.extract, this.#eventTime.options);
     return new PipelineRuntime({
       options,
       checkpoint,
+      eventTime,
       clock: this.#options.clock ?? systemClock,
       logger: this.#options.logger ?? silentLogger,
       signal: this.#options.signal,

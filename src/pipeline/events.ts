@@ -2,6 +2,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { FlushReason, RejectReason } from '../core/batch.js';
 import type { MicrobatchError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { Bucket } from '../event-time/buckets.js';
 import type { PipelineStatus } from './report.js';
 
 /** A batch as events describe it: its range and size, without the records. */
@@ -35,6 +36,12 @@ export interface PipelineEvents {
   resume: { heldBytes: number; budgetBytes: number; pausedMs: number };
   /** The pipeline changed status. */
   status: { from: PipelineStatus; to: PipelineStatus };
+  /**
+   * The watermark passed an event-time partition's end plus `allowedLateness`, and every record in
+   * it is committed: downstream jobs may treat it as final. `reopened`: it was declared complete
+   * before and a late record (`late: 'include'`) landed in it since.
+   */
+  'partition-complete': { bucket: Bucket; watermark: number; records: number; reopened: boolean };
   /** A fatal error; the pipeline stops. */
   error: { error: MicrobatchError };
 }

@@ -1,3 +1,4 @@
+import type { LaneTime } from '../event-time/watermarks.js';
 import type { SourceRejection } from '../sources/types.js';
 import type { LaneState } from '../triggers/types.js';
 
@@ -44,6 +45,8 @@ export class Lane<T> implements LaneState {
    * no trigger or memory cut may split it.
    */
   replay: { readonly firstOffset: number; readonly lastOffset: number } | undefined;
+  /** The lane's event-time clock, with `.eventTime()`. */
+  time: LaneTime | undefined;
 
   constructor(partition: string) {
     this.partition = partition;

@@ -38,7 +38,10 @@ export interface UndeliveredRange {
   state: 'buffered' | 'in-flight' | 'failed';
 }
 
-/** Record counts; `in = written + deadLettered + duplicates + filtered + undelivered` once settled. */
+/**
+ * Record counts; `in = written + deadLettered + duplicates + filtered + droppedLate + undelivered`
+ * once settled.
+ */
 export interface RecordCounts {
   /** Records read from the source (decodable or not), not counting `skipped` ones. */
   in: number;
@@ -46,6 +49,8 @@ export interface RecordCounts {
   deadLettered: number;
   duplicates: number;
   filtered: number;
+  /** Late records let go under `.eventTime(…, { late: 'drop' })`. */
+  droppedLate: number;
   /** Records read but neither written nor dead-lettered (see `undelivered` ranges). */
   undelivered: number;
   /**
@@ -110,11 +115,38 @@ export interface PipelineMetrics {
     | undefined;
   counts: RecordCounts & {
     rejected: Partial<Record<RejectReason, number>>;
+    /** Records that arrived late (below watermark − allowedLateness), whatever the policy did. */
+    late: number;
     batches: number;
     retries: number;
     commits: number;
   };
   /** Record-weighted wait from arrival in a lane to commit, over recent batches, in ms. */
-  latency: { p50: number; p90: number; p99: number; max: number; samples: number };
+  latency: LatencyQuantiles;
+  /** Event-time state, with `.eventTime()`. */
+  eventTime: EventTimeMetrics | undefined;
   committed: Record<string, number>;
+}
+
+/** Latency quantiles in ms. */
+export interface LatencyQuantiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  samples: number;
+}
+
+/** The event-time part of {@link PipelineMetrics}. */
+export interface EventTimeMetrics {
+  /** The pipeline's watermark (ms since epoch); `undefined` before the first event time. */
+  watermark: number | undefined;
+  /** How far event time trails the clock: `now − watermark` in ms; `undefined` before the first. */
+  lagMs: number | undefined;
+  /** Each lane's watermark (its newest event time − maxOutOfOrderness) and whether it is idle. */
+  lanes: { partition: string; watermark: number | undefined; idle: boolean }[];
+  /** Event-time partitions holding records that are not declared complete yet. */
+  openPartitions: string[];
+  /** From a record's event time to its commit, in ms (sampled, record-weighted). */
+  latency: LatencyQuantiles;
 }

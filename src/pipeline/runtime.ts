@@ -13,6 +13,9 @@ import { describeError, type ErrorCode, MicrobatchError } from '../core/errors.j
 import type { Logger } from '../core/logger.js';
 import { estimateBytes } from '../core/size.js';
 import { type Duration, parseDuration, show } from '../core/units.js';
+import { type Bucket, bucketOf, toEventTime } from '../event-time/buckets.js';
+import type { ResolvedEventTime } from '../event-time/options.js';
+import { type LaneTime, Watermarks } from '../event-time/watermarks.js';
 import type { Sink, WriteResult } from '../sinks/types.js';
 import type { Source, SourceChunk, SourceReader, SourceRejection } from '../sources/types.js';
 import { applyTransforms, type TransformedBatch } from '../transforms/apply.js';
@@ -79,8 +82,21 @@ export interface RuntimeParts {
   sink: Sink<unknown>;
   deadLetter: Sink<DeadLetter> | undefined;
   checkpoint?: CheckpointStore | undefined;
+  eventTime?: ResolvedEventTime | undefined;
 }
 
+/** A reject the lane holds; `drop`: a late record under `late: 'drop'`, counted, not dead-lettered. */
+type LaneReject = SourceRejection & { drop?: true };
+
+/** An event-time partition with records not yet declared complete. */
+interface OpenBucket {
+  bucket: Bucket;
+  records: number;
+  /** Highest offset of a record in the bucket, per source partition: complete once committed. */
+  offsets: Map<string, number>;
+  /** The bucket was declared complete before, and a late record (`late: 'include'`) reopened it. */
+  reopened: boolean;
+}
 /** A batch between its cut and its commit. */
 interface Entry {
   batch: Batch<unknown>;
@@ -151,6 +167,16 @@ export class PipelineRuntime implements Pipeline<unknown> {
    */
   readonly #orderedWrites: boolean;
   readonly #keptDeadLetters: DeadLetter[] = [];
+  readonly #eventTime: ResolvedEventTime | undefined;
+  readonly #watermarks: Watermarks | undefined;
+  /** Event-time partitions with records, by start; the last one looked up is cached. */
+  readonly #buckets = new Map<number, OpenBucket>();
+  readonly #completed = new Set<number>();
+  #lastBucket: OpenBucket | undefined;
+  /** Event time → commit, per record (sampled). */
+  readonly #eventLatency = new LatencyWindow();
+  /** The event time #judge admitted (a field, so the hot path allocates nothing). */
+  #admitted = 0;
   readonly #queue: PQueue;
   readonly #lanes = new Map<string, Lane<unknown>>();
   readonly #tracks = new Map<string, Track>();
@@ -213,6 +239,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     retries: 0,
     commits: 0,
     skipped: 0,
+    late: 0,
+    droppedLate: 0,
   };
   readonly #rejected: Partial<Record<RejectReason, number>> = {};
   readonly #batchesByReason: Partial<Record<FlushReason, number>> = {};
@@ -229,6 +257,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
     this.#sink = parts.sink;
     this.#deadLetter = parts.deadLetter;
     this.#checkpoint = parts.checkpoint;
+    this.#eventTime = parts.eventTime;
+    if (this.#eventTime !== undefined) {
+      this.#watermarks = new Watermarks(this.#eventTime.maxOutOfOrderness, this.#eventTime.idleTimeout);
+    }
     const ledger = typeof this.#sink.committed === 'function';
     this.#preparePartitions = this.#checkpoint !== undefined || ledger;
     this.#orderedWrites = ledger && this.#checkpoint?.durable !== true;
@@ -381,6 +413,15 @@ export class PipelineRuntime implements Pipeline<unknown> {
       }
     }
     await this.#whenIdle();
+    // The source ended and everything is committed: no event time can come any more.
+    if (
+      drain &&
+      this.#error === undefined &&
+      this.#sourceError === undefined &&
+      this.#stopRequested === undefined
+    ) {
+      if (this.#watermarks?.finish()) this.#checkBuckets();
+    }
     await this.#closeAll();
     this.#disarm();
     if (this.#error === undefined && this.#sourceError !== undefined) this.#error = this.#sourceError;
@@ -593,6 +634,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
       if (!this.#tracks.has(lane.partition)) this.#tracks.set(lane.partition, newTrack(lane.partition));
     }
     const track = this.#tracks.get(lane.partition)!;
+    // Time moved since the last chunk: lanes may have gone idle.
+    if (this.#watermarks?.recompute(this.#clock.now())) this.#checkBuckets();
     if (track.guarded) {
       const rest = this.#guard(lane, track, chunk);
       if (rest === undefined) return undefined;
@@ -600,7 +643,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     }
     const position = { value: 0, reject: 0, need: 0 };
     const rejected = chunk.rejected ?? NO_REJECTS;
-    const bulk = !this.#sizeEach && rejected.length === 0 && chunk.bytes === undefined;
+    const bulk =
+      !this.#sizeEach && rejected.length === 0 && chunk.bytes === undefined && this.#watermarks === undefined;
     if (bulk) this.#appendBulk(lane, chunk, position);
     else this.#appendEach(lane, chunk, rejected, position);
     if (position.value >= chunk.values.length && position.reject >= rejected.length) return undefined;
@@ -772,6 +816,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       this.#addReject(lane, { offset, reason: 'too_large', details: { bytes: size, limit }, value }, limit);
       return;
     }
+    if (this.#watermarks !== undefined && !this.#judge(lane, chunk, i, offset, size)) return;
     if (lane.empty) {
       this.#openLane(lane, offset);
       lane.listOffsets();
@@ -779,6 +824,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     lane.pushValue(value);
     lane.listOffsets().push(offset);
     this.#copyMeta(lane, chunk, i, i + 1);
+    if (this.#watermarks !== undefined) this.#pushEventTime(lane);
     lane.records++;
     lane.bytes += size;
     lane.heldBytes += size;
@@ -955,7 +1001,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const capRecords = this.#capRecords;
     const sizeEach = this.#sizeEach;
     const withMeta =
-      chunk.eventTimes !== undefined || chunk.keys !== undefined || chunk.headers !== undefined;
+      (chunk.eventTimes !== undefined && this.#watermarks === undefined) ||
+      chunk.keys !== undefined ||
+      chunk.headers !== undefined;
     let i = position.value;
     let r = position.reject;
     while (i < n || r < rejected.length) {
@@ -996,11 +1044,16 @@ export class PipelineRuntime implements Pipeline<unknown> {
         return;
       }
       if (!(offset > lane.highestOffset)) throw this.#offsetError(lane, offset, lane.highestOffset);
+      if (this.#watermarks !== undefined && !this.#judge(lane, chunk, i, offset, size)) {
+        i++;
+        continue;
+      }
       if (lane.empty) this.#openLane(lane, offset);
       lane.pushValue(value);
       if (lane.offsets !== undefined) lane.offsets.push(offset);
       else if (lane.records > 0 && offset !== lane.highestOffset + 1) lane.listOffsets().push(offset);
       if (withMeta) this.#copyMeta(lane, chunk, i, i + 1);
+      if (this.#watermarks !== undefined) this.#pushEventTime(lane);
       lane.records++;
       lane.bytes += size;
       lane.heldBytes += size;
@@ -1062,9 +1115,12 @@ export class PipelineRuntime implements Pipeline<unknown> {
     else lane.untilCheck = this.#trigger.headroom(lane);
   }
 
-  /** Keeps event times, keys and headers aligned with values once any record in the lane has one. */
+  /**
+   * Keeps event times, keys and headers aligned with values once any record in the lane has one.
+   * With `.eventTime()`, event times are the judged ones, pushed by {@link #pushEventTime} instead.
+   */
   #copyMeta(lane: Lane<unknown>, chunk: SourceChunk<unknown>, from: number, to: number): void {
-    if (chunk.eventTimes !== undefined || lane.eventTimes !== undefined) {
+    if (this.#watermarks === undefined && (chunk.eventTimes !== undefined || lane.eventTimes !== undefined)) {
       lane.eventTimes = appendAligned(lane.eventTimes, chunk.eventTimes, from, to, lane.records + to - from);
     }
     if (chunk.keys !== undefined || lane.keys !== undefined) {
@@ -1096,6 +1152,139 @@ export class PipelineRuntime implements Pipeline<unknown> {
       `pipeline '${this.name}': source '${this.#source.kind}' broke offset order in partition '${lane.partition}': offset ${offset} after ${previous}`,
       { details: { partition: lane.partition, offset, previous } },
     );
+  }
+
+  // ─── event time ───────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Reads a record's event time and judges it on arrival: invalid or late records become rejects in
+   * the lane (by the policies); an admitted record's time is left in `#admitted`. Returns whether the
+   * record goes into the batch.
+   */
+  #judge(lane: Lane<unknown>, chunk: SourceChunk<unknown>, i: number, offset: number, size: number): boolean {
+    const config = this.#eventTime!;
+    const watermarks = this.#watermarks!;
+    const laneTime = (lane.time ??= watermarks.lane(lane.partition));
+    const now = this.#clock.now();
+    const value = chunk.values[i];
+    let time: number | undefined;
+    let failure: unknown;
+    if (config.extract === undefined) {
+      time = toEventTime(chunk.eventTimes?.[i]);
+    } else {
+      try {
+        time = toEventTime(config.extract(value));
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (time === undefined) {
+      if (config.invalid === 'dead-letter') {
+        if (watermarks.touch(laneTime, now)) this.#checkBuckets();
+        const details =
+          failure === undefined
+            ? {
+                message: 'the event time is missing or not a valid time (ms since epoch, Date or ISO string)',
+              }
+            : { message: `the event-time extractor threw: ${describeError(failure)}` };
+        this.#rejectInLane(lane, { offset, reason: 'invalid_event_time', details, value }, size);
+        return false;
+      }
+      time = now;
+    }
+    const limit = watermarks.watermark - config.allowedLateness;
+    if (time < limit) {
+      this.#counts.late++;
+      if (watermarks.touch(laneTime, now)) this.#checkBuckets();
+      if (config.late !== 'include') {
+        const details = {
+          eventTime: time,
+          watermark: watermarks.watermark,
+          allowedLateness: config.allowedLateness,
+        };
+        const reject: LaneReject = { offset, reason: 'too_late', details, value };
+        if (config.late === 'drop') reject.drop = true;
+        this.#rejectInLane(lane, reject, size);
+        return false;
+      }
+      this.#noteBucket(time, lane.partition, offset);
+    } else {
+      // Into its partition first: the watermark this record moves must not close it under its feet.
+      this.#noteBucket(time, lane.partition, offset);
+      if (watermarks.observe(laneTime, time, now)) this.#checkBuckets();
+    }
+    this.#admitted = time;
+    return true;
+  }
+
+  #rejectInLane(lane: Lane<unknown>, reject: LaneReject, size: number): void {
+    this.#addReject(lane, reject, Math.min(size, this.#recordLimit));
+  }
+
+  /** Appends the admitted event time, aligned with the value just pushed. */
+  #pushEventTime(lane: Lane<unknown>): void {
+    const times = (lane.eventTimes ??= new Array<number | undefined>(lane.records).fill(undefined));
+    times.push(this.#admitted);
+  }
+
+  /** Counts a record into its event-time partition (for `partition-complete`). */
+  #noteBucket(time: number, partition: string, offset: number): void {
+    let open = this.#lastBucket;
+    if (
+      open === undefined ||
+      time < open.bucket.start ||
+      time >= open.bucket.end ||
+      !this.#buckets.has(open.bucket.start)
+    ) {
+      const bucket = bucketOf(time, this.#eventTime!.partitionBy);
+      open = this.#buckets.get(bucket.start);
+      if (open === undefined) {
+        open = { bucket, records: 0, offsets: new Map(), reopened: this.#completed.has(bucket.start) };
+        this.#buckets.set(bucket.start, open);
+      }
+      this.#lastBucket = open;
+    }
+    open.records++;
+    open.offsets.set(partition, offset);
+  }
+
+  /**
+   * Declares complete every event-time partition the watermark has passed (end + allowedLateness)
+   * whose records are all committed.
+   */
+  #checkBuckets(): void {
+    if (this.#buckets.size === 0) return;
+    const watermark = this.#watermarks!.watermark;
+    const lateness = this.#eventTime!.allowedLateness;
+    const ready: OpenBucket[] = [];
+    for (const open of this.#buckets.values()) {
+      if (open.bucket.end + lateness > watermark) continue;
+      let committed = true;
+      for (const [partition, offset] of open.offsets) {
+        const done = this.#tracks.get(partition)?.committed;
+        if (done === undefined || done < offset) {
+          committed = false;
+          break;
+        }
+      }
+      if (committed) ready.push(open);
+    }
+    ready.sort((a, b) => a.bucket.start - b.bucket.start);
+    for (const open of ready) {
+      this.#buckets.delete(open.bucket.start);
+      this.#completed.add(open.bucket.start);
+      if (this.#lastBucket === open) this.#lastBucket = undefined;
+      this.#events.emit('partition-complete', {
+        bucket: open.bucket,
+        watermark,
+        records: open.records,
+        reopened: open.reopened,
+      });
+      this.#logger.debug(
+        { pipeline: this.name, bucket: open.bucket.path, records: open.records },
+        'event-time partition complete',
+      );
+    }
   }
 
   // ─── memory ───────────────────────────────────────────────────────────────────────────────────
@@ -1298,6 +1487,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
       this.#counts.written += out.batch.records.length;
       this.#counts.duplicates += out.duplicates;
       this.#counts.filtered += out.filtered;
+      if (this.#eventTime?.late === 'drop') {
+        for (const r of entry.rejected) if ((r as LaneReject).drop) this.#counts.droppedLate++;
+      }
       this.#inFlight.batches--;
       this.#inFlight.records -= entry.count;
       this.#inFlight.bytes -= entry.heldBytes;
@@ -1356,7 +1548,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   /** Runs the transforms over a batch; source rejects and transform rejects become dead letters. */
   #transform(entry: Entry): Promise<TransformedBatch> {
-    return applyTransforms(this.#transforms, entry.batch, entry.rejected, {
+    const rejected =
+      this.#eventTime?.late === 'drop'
+        ? entry.rejected.filter((r) => !(r as LaneReject).drop)
+        : entry.rejected;
+    return applyTransforms(this.#transforms, entry.batch, rejected, {
       pipeline: this.name,
       at: this.#clock.now(),
     });
@@ -1418,6 +1614,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         const now = this.#clock.now();
         for (const entry of track.entries.splice(0, k)) {
           this.#latency.add(now - entry.batch.openedAt, entry.count);
+          if (this.#watermarks !== undefined) this.#sampleEventLatency(entry.batch, now);
         }
         this.#counts.commits++;
         this.#pending -= k;
@@ -1426,12 +1623,25 @@ export class PipelineRuntime implements Pipeline<unknown> {
           offset: cursor.offset,
           batchId: last.batch.id,
         });
+        if (this.#buckets.size > 0) this.#checkBuckets();
       }
     } catch (error) {
       this.#fail(error, MicrobatchError.is(error) ? error.code : 'MB_COMMIT_FAILED', 'commit failed');
     } finally {
       track.committing = false;
       this.#wakeIdle();
+    }
+  }
+
+  /** Event time → commit of a committed batch's records: up to 64 samples per batch, weighted. */
+  #sampleEventLatency(batch: Batch<unknown>, now: number): void {
+    const times = batch.eventTimes;
+    if (times === undefined || times.length === 0) return;
+    const stride = Math.max(1, Math.floor(times.length / 64));
+    for (let i = 0; i < times.length; i += stride) {
+      const time = times[i];
+      if (time !== undefined)
+        this.#eventLatency.add(Math.max(0, now - time), Math.min(stride, times.length - i));
     }
   }
 
@@ -1495,9 +1705,31 @@ export class PipelineRuntime implements Pipeline<unknown> {
       lanes,
       inFlight: { ...this.#inFlight, concurrency: this.#options.concurrency },
       lastFlush: this.#lastFlush,
-      counts: { ...this.#countsSnapshot(), rejected: { ...this.#rejected } },
+      counts: { ...this.#countsSnapshot(), rejected: { ...this.#rejected }, late: this.#counts.late },
       latency: this.#latency.snapshot(),
+      eventTime: this.#eventTimeMetrics(now),
       committed: this.#committed(),
+    };
+  }
+
+  #eventTimeMetrics(now: number): PipelineMetrics['eventTime'] {
+    const watermarks = this.#watermarks;
+    if (watermarks === undefined) return undefined;
+    const finite = (w: number) => (Number.isFinite(w) ? w : undefined);
+    const watermark = finite(watermarks.watermark);
+    const idleTimeout = this.#eventTime!.idleTimeout;
+    return {
+      watermark,
+      lagMs: watermark === undefined ? undefined : now - watermark,
+      lanes: [...watermarks.lanes()].map((lane: LaneTime) => ({
+        partition: lane.partition,
+        watermark: finite(watermarks.of(lane)),
+        idle: now - lane.lastArrival >= idleTimeout,
+      })),
+      openPartitions: [...this.#buckets.values()]
+        .sort((a, b) => a.bucket.start - b.bucket.start)
+        .map((open) => open.bucket.path),
+      latency: this.#eventLatency.snapshot(),
     };
   }
 
@@ -1550,6 +1782,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       deadLettered: c.deadLettered,
       duplicates: c.duplicates,
       filtered: c.filtered,
+      droppedLate: c.droppedLate,
       undelivered,
       skipped: c.skipped,
       batches: c.batches,
@@ -1572,6 +1805,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         deadLettered: counts.deadLettered,
         duplicates: counts.duplicates,
         filtered: counts.filtered,
+        droppedLate: counts.droppedLate,
         undelivered: counts.undelivered,
         skipped: counts.skipped,
       },
