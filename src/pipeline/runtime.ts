@@ -934,12 +934,14 @@ export class PipelineRuntime implements Pipeline<unknown> {
     while (i < n) {
       // The very first record sets the scale before any room is computed from the estimate.
       if (this.#samples === 0) this.#sampleSizes(values, i, i + 1);
-      let room = Math.floor((this.#options.maxBufferBytes - this.#heldBytes) / this.#averageBytes);
+      // Sized at the average the room was computed with: sampling below may move it.
+      const average = this.#averageBytes;
+      let room = Math.floor((this.#options.maxBufferBytes - this.#heldBytes) / average);
       // With nothing held, one record always fits: the estimate must never wedge the pipeline.
       if (room <= 0 && this.#heldBytes <= 0) room = 1;
       if (room <= 0) {
         position.value = i;
-        position.need = this.#averageBytes;
+        position.need = average;
         return;
       }
       const first = offsets === undefined ? chunk.firstOffset! + i : offsets[i]!;
@@ -970,7 +972,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       lane.lastOffset = lane.highestOffset;
       this.#copyMeta(lane, chunk, i, end);
       this.#sampleSizes(values, i, end);
-      const bytes = take * this.#averageBytes;
+      const bytes = take * average;
       lane.records += take;
       lane.bytes += bytes;
       lane.heldBytes += bytes;
