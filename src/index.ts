@@ -3,6 +3,8 @@
  * volume threshold, or both; commit the source only after the write.
  * @packageDocumentation
  */
+
+export * from './checkpoint/index.js';
 export type { Batch, Cursor, DeadLetter, FlushReason, RejectReason } from './core/batch.js';
 export { batchId, recordOffset, recordOffsets } from './core/batch.js';
 export { type Clock, systemClock } from './core/clock.js';
@@ -16,7 +18,6 @@ export {
 export type { Logger, LogMethod } from './core/logger.js';
 export { estimateBytes } from './core/size.js';
 export { type Duration, parseDuration, parseSize, type Size } from './core/units.js';
-export * from './checkpoint/index.js';
 export * from './event-time/index.js';
 export * from './pipeline/index.js';
 export * from './sinks/index.js';

@@ -1,4 +1,5 @@
 import PQueue from 'p-queue';
+import { checkPartitionCheckpoint } from '../checkpoint/state.js';
 import type { CheckpointStore, PartitionCheckpoint, PlannedBatch } from '../checkpoint/types.js';
 import {
   type Batch,
@@ -261,7 +262,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
     if (this.#eventTime !== undefined) {
       this.#watermarks = new Watermarks(this.#eventTime.maxOutOfOrderness, this.#eventTime.idleTimeout);
     }
-    const ledger = typeof this.#sink.committed === 'function';
+    // Offsets of a source that cannot replay restart from scratch every run: they name no record
+    // across runs, so a ledger of an earlier run says nothing about them.
+    const ledger = typeof this.#sink.committed === 'function' && this.#source.replayable;
     this.#preparePartitions = this.#checkpoint !== undefined || ledger;
     this.#orderedWrites = ledger && this.#checkpoint?.durable !== true;
     this.#queue = new PQueue({ concurrency: parts.options.concurrency });
@@ -686,7 +689,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
   async #preparePartition(partition: string): Promise<void> {
     const state = await this.#loadState(partition);
     let ledger: number | undefined;
-    if (typeof this.#sink.committed === 'function') {
+    if (typeof this.#sink.committed === 'function' && this.#source.replayable) {
       try {
         ledger = (await this.#sink.committed(partition)) ?? undefined;
       } catch (error) {
@@ -757,6 +760,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const rejects = chunk.rejected ?? NO_REJECTS;
     let i = 0;
     let r = 0;
+    const skippedBefore = this.#counts.skipped;
     while (i < n || r < rejects.length) {
       const valueOffset = i < n ? offsetAt(chunk, i) : Number.POSITIVE_INFINITY;
       const reject = rejects[r];
@@ -799,6 +803,17 @@ export class PipelineRuntime implements Pipeline<unknown> {
         i++;
       }
       if (offset === plan.lastOffset) this.#endReplay(lane, track);
+    }
+    if (this.#counts.skipped > skippedBefore) {
+      this.#logger.warn(
+        {
+          pipeline: this.name,
+          partition: track.partition,
+          skipped: this.#counts.skipped - skippedBefore,
+          ledger: track.skipThrough,
+        },
+        "skipped records the sink's ledger says it already holds",
+      );
     }
     if (track.replays.length === 0 && (i < n || r < rejects.length)) track.guarded = false;
     if (i >= n && r >= rejects.length) return undefined;
@@ -1562,6 +1577,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   async #writeDeadLetters(entry: Entry, deadLetters: DeadLetter[]): Promise<void> {
     const { batch } = entry;
+    // Source rejects come before transform rejects: in offset order, like every batch.
+    deadLetters.sort((a, b) => a.cursor.offset - b.cursor.offset);
     const reasons: Partial<Record<RejectReason, number>> = {};
     for (const d of deadLetters) reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
     if (this.#deadLetter === undefined) {
@@ -1855,29 +1872,15 @@ function addPlan(plans: PlannedBatch[], firstOffset: number, lastOffset: number)
 /** Checks what a checkpoint store returned: a wrong state would skip or repeat records. */
 function checkState(state: unknown, partition: string, kind: string): PartitionCheckpoint | undefined {
   if (state === undefined || state === null) return undefined;
-  const fail = (why: string) =>
-    new MicrobatchError(
+  try {
+    return checkPartitionCheckpoint(state);
+  } catch (error) {
+    throw new MicrobatchError(
       'MB_CHECKPOINT_FAILED',
-      `checkpoint store '${kind}' returned an invalid state for partition '${partition}': ${why}`,
-      { details: { partition, state } },
+      `checkpoint store '${kind}' returned an invalid state for partition '${partition}': ${describeError(error)}`,
+      { cause: error, details: { partition, state } },
     );
-  const { committed, plans } = state as PartitionCheckpoint;
-  if (committed !== undefined && !Number.isSafeInteger(committed))
-    throw fail(`committed is ${show(committed)}`);
-  if (!Array.isArray(plans)) throw fail('plans is not an array');
-  let previous = committed ?? Number.NEGATIVE_INFINITY;
-  for (const plan of plans) {
-    if (
-      !Number.isSafeInteger(plan?.firstOffset) ||
-      !Number.isSafeInteger(plan?.lastOffset) ||
-      plan.lastOffset < plan.firstOffset ||
-      plan.firstOffset <= previous
-    ) {
-      throw fail(`plans are not ordered, non-overlapping ranges after the committed offset (${show(plan)})`);
-    }
-    previous = plan.lastOffset;
   }
-  return state as PartitionCheckpoint;
 }
 
 /** The part of a chunk from value `i` and reject `r` on. */

@@ -1,3 +1,8 @@
+export {
+  type DeadLetterReplaySource,
+  type ReplayDeadLettersOptions,
+  replayDeadLetters,
+} from './dead-letters.js';
 export { fromIterable, type IterableSourceOptions } from './iterable.js';
 export { fromJsonLines, type JsonLinesSource, type JsonLinesSourceOptions } from './json-lines.js';
 export { type PushMeta, type PushSource, type PushSourceOptions, pushSource } from './push.js';

@@ -188,7 +188,7 @@ describe('exactly-once: plans, replay and ledgers', () => {
       async write(batch) {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
-        await new Promise((resolve) => clock.setTimeout(resolve, 10));
+        await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), 10));
         inFlight--;
         written.push(batch);
       },

@@ -1,8 +1,11 @@
+import { isUtf8 } from 'node:buffer';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../../src/core/batch.js';
+import { estimateBytes } from '../../src/core/size.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import { memorySink } from '../../src/sinks/memory.js';
 import { fromJsonLines, type JsonLinesSourceOptions } from '../../src/sources/json-lines.js';
@@ -244,6 +247,199 @@ describe('fromJsonLines: bad lines', () => {
   });
 });
 
+describe('fromJsonLines: invalid UTF-8', () => {
+  const bad: [string, number[]][] = [
+    ['a lone continuation byte', [0x80]],
+    ['a truncated 3-byte sequence', [0xe6, 0x97]],
+    ['an overlong encoding of /', [0xc0, 0xaf]],
+    ['an encoded surrogate (CESU-8)', [0xed, 0xa0, 0x80]],
+    ['a byte never valid in UTF-8', [0xff]],
+  ];
+
+  it.each(bad)('rejects a line with %s as malformed, says invalid UTF-8, and goes on', async (_, bytes) => {
+    const line = Buffer.concat([Buffer.from('{"s":"'), Buffer.from(bytes), Buffer.from('"}')]);
+    const content = Buffer.concat([Buffer.from('{"a":1}\n'), line, Buffer.from('\n{"a":2}\n')]);
+    for (const readBytes of [3, 1024]) {
+      const { values, offsets, rejected } = await readAll(await file(content, `bad${readBytes}.jsonl`), {
+        readBytes,
+      });
+      expect(values).toEqual([{ a: 1 }, { a: 2 }]);
+      expect(offsets).toEqual([0, 8 + line.length + 1]);
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]).toMatchObject({
+        offset: 8,
+        reason: 'malformed',
+        details: { error: 'invalid UTF-8', base64: line.toString('base64') },
+        bytes: line.length,
+      });
+      // The raw text, with the invalid bytes shown as U+FFFD.
+      expect(rejected[0]!.value).toBe(line.toString('utf8'));
+    }
+  });
+
+  it('accepts a real U+FFFD (valid UTF-8) and multibyte text split across reads', async () => {
+    const text = '{"s":"\uFFFD"}\n{"s":"日本😀"}\n';
+    const { values, rejected } = await readAll(await file(text), { readBytes: 2 });
+    expect(values).toEqual([{ s: '\uFFFD' }, { s: '日本😀' }]);
+    expect(rejected).toEqual([]);
+  });
+
+  it('property: any bytes, any line split: every non-blank line is a value or a rejection, valid UTF-8 never rejected for it', async () => {
+    const line = fc.oneof(
+      fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+      fc.uint8Array({ maxLength: 12 }).map((a) => Buffer.from(a.filter((b) => b !== 0x0a))),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { maxLength: 12 }),
+        fc.integer({ min: 1, max: 64 }),
+        async (lines, readBytes) => {
+          const content = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
+          const path = await file(content, 'prop.jsonl');
+          const { values, offsets, rejected } = await readAll(path, { readBytes });
+          const expected = lines
+            .map((l, i) => ({ l, at: lines.slice(0, i).reduce((n, x) => n + x.length + 1, 0) }))
+            .filter(({ l }) => l.toString('utf8').replace(/\r$/, '').trim().length > 0);
+          const seen = [...offsets, ...rejected.map((r) => r.offset)].sort((a, b) => a - b);
+          expect(seen).toEqual(expected.map((e) => e.at));
+          expect(values.length + rejected.length).toBe(expected.length);
+          for (const r of rejected) {
+            const raw = expected.find((e) => e.at === r.offset)!.l;
+            const invalid = (r.details as { error: string }).error === 'invalid UTF-8';
+            expect(invalid).toBe(!isUtf8(raw));
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('fromJsonLines: deep nesting', () => {
+  it('rejects 100,000 unclosed [ as malformed, without crashing, and goes on', async () => {
+    const deep = '['.repeat(100_000);
+    const text = `{"a":1}\n${deep}\n{"a":2}\n`;
+    const { values, rejected } = await readAll(await file(text), { readBytes: 4096 });
+    expect(values).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({
+      offset: 8,
+      reason: 'malformed',
+      details: { error: 'nested deeper than 1000 levels', maxDepth: 1000 },
+      bytes: 100_000,
+    });
+  });
+
+  it('rejects a balanced line nested 100,000 deep (which JSON.parse would accept) as malformed', async () => {
+    const deep = `${'[{"a":'.repeat(50_000)}1${'}]'.repeat(50_000)}`;
+    const { values, rejected } = await readAll(await file(`${deep}\n{"ok":true}\n`));
+    expect(values).toEqual([{ ok: true }]);
+    expect(rejected).toMatchObject([{ offset: 0, reason: 'malformed' }]);
+    expect((rejected[0]!.details as { error: string }).error).toBe('nested deeper than 1000 levels');
+  });
+
+  it('accepts nesting up to maxDepth, brackets inside strings do not count', async () => {
+    const at = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    const quoted = JSON.stringify({ s: `\\"${'['.repeat(50)}`, t: '{'.repeat(50) });
+    const text = `${at(10)}\n${at(11)}\n${quoted}\n`;
+    const { values, rejected } = await readAll(await file(text), { maxDepth: 10 });
+    expect(values).toEqual([JSON.parse(at(10)), JSON.parse(quoted)]);
+    expect(rejected).toMatchObject([{ offset: 21, reason: 'malformed' }]);
+    expect(
+      (await readAll(await file(text, 'inf.jsonl'), { maxDepth: Number.POSITIVE_INFINITY })).rejected,
+    ).toEqual([]);
+  });
+
+  it('property: a line is rejected for depth exactly when it nests deeper than maxDepth', async () => {
+    const nested: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.oneof(fc.integer(), fc.constantFrom('[', ']', '{', '}', '\\"[', 'x')),
+        fc.array(tie('v'), { maxLength: 3 }),
+        fc.dictionary(fc.constantFrom('a', '[', '{'), tie('v'), { maxKeys: 2 }),
+      ),
+    })).v;
+    const depth = (v: unknown): number =>
+      typeof v === 'object' && v !== null
+        ? 1 + Math.max(0, ...Object.values(v as Record<string, unknown>).map(depth))
+        : 0;
+    await fc.assert(
+      fc.asyncProperty(nested, fc.integer({ min: 1, max: 4 }), async (value, maxDepth) => {
+        const line = JSON.stringify(value);
+        const { values, rejected } = await readAll(await file(`${line}\n`, 'depth.jsonl'), { maxDepth });
+        // Lines of at most 2 × maxDepth bytes are not checked: they cannot nest deeper.
+        const tooDeep = depth(value) > maxDepth;
+        expect(rejected.length).toBe(tooDeep ? 1 : 0);
+        expect(values).toEqual(tooDeep ? [] : [value]);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('runs through a pipeline: deep and invalid lines are dead-lettered, the others written', async () => {
+    const text = Buffer.concat([
+      Buffer.from(`{"a":1}\n${'['.repeat(5_000)}\n`),
+      Buffer.from([0x7b, 0xff, 0x7d, 0x0a]),
+      Buffer.from('{"a":2}\n'),
+    ]);
+    const path = await file(text);
+    const clock = testClock();
+    const sink = memorySink();
+    const dead = memorySink<DeadLetter>();
+    const report = await clock.runUntil(
+      pipeline({ name: 'files', clock })
+        .source(fromJsonLines(path))
+        .sink(sink)
+        .deadLetter(dead)
+        .build()
+        .run(),
+    );
+    expect(sink.records).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(
+      dead.records.map((d) => [d.cursor.offset, d.reason, (d.details as { error: string }).error]),
+    ).toEqual([
+      [8, 'malformed', 'nested deeper than 1000 levels'],
+      [5_009, 'malformed', 'invalid UTF-8'],
+    ]);
+    expect(report.records).toMatchObject({ in: 4, written: 2, deadLettered: 2 });
+  });
+
+  it('estimateBytes walks records nested 100,000 deep without overflowing the stack, counting as for shallow ones', () => {
+    // Belongs with test/core/size.test.ts, which this change may not edit: the runtime sizes
+    // in-memory records (fromIterable, pushSource) with estimateBytes, so depth must not crash it.
+    const nest = (n: number, object: boolean): unknown => {
+      let v: unknown = object ? {} : [];
+      for (let i = 0; i < n; i++) v = object ? { a: v } : [v];
+      return v;
+    };
+    for (const n of [10, 199, 200, 201, 1_000, 100_000]) {
+      // n + 1 arrays: 2 bytes each, plus 1 separator per nested element.
+      expect(estimateBytes(nest(n, false))).toBe(2 * (n + 1) + n);
+      // n + 1 objects: 2 bytes each, plus `"a":` and a separator (4 + 1) per field.
+      expect(estimateBytes(nest(n, true))).toBe(2 * (n + 1) + 5 * n);
+    }
+    // A limit still stops the walk early, deep or not.
+    expect(estimateBytes(nest(100_000, false), 1_000)).toBeGreaterThan(1_000);
+    expect(estimateBytes(nest(100_000, false), 1_000)).toBeLessThan(1_100);
+    // Without a limit, a cycle deep in a record is reported as larger than anything, not a crash.
+    const cyclic: unknown[] = [];
+    let inner = cyclic;
+    for (let i = 0; i < 500; i++) inner.push((inner = []));
+    inner.push(cyclic);
+    expect(estimateBytes(cyclic)).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('property: estimateBytes of a record wrapped 300 levels deep is its own estimate plus the wrapping', () => {
+    fc.assert(
+      fc.property(fc.anything({ withBigInt: true, withDate: true, withTypedArray: true }), (value) => {
+        let wrapped: unknown = value;
+        for (let i = 0; i < 300; i++) wrapped = [wrapped];
+        expect(estimateBytes(wrapped)).toBe(estimateBytes(value) + 3 * 300);
+      }),
+    );
+  });
+});
+
 describe('fromJsonLines: options', () => {
   it('is replayable and named json-lines', () => {
     const source = fromJsonLines('/some/file.jsonl');
@@ -268,5 +464,6 @@ describe('fromJsonLines: options', () => {
       () => fromJsonLines('f', { maxLineBytes: 'huge' as never }),
       'fromJsonLines({ maxLineBytes })',
     );
+    expectInvalid(() => fromJsonLines('f', { maxDepth: 0 }), 'fromJsonLines({ maxDepth })');
   });
 });
