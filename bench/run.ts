@@ -4,6 +4,10 @@
  *
  *   tsx bench/run.ts [--runs 5] [--lateness-seconds 30] [--quick] [--rerender]
  *
+ * Then the record-semantics transforms (`validate + dedupe + redact`) against plain zod, in one
+ * process (bench/transforms.ts): 500,000 records, 9 interleaved runs (`--quick`: 100,000, 3).
+ * `--only transforms` measures just that and replaces its section of RESULTS.md, keeping the rest.
+ *
  * `--quick` (1 run of 200,000 records, 3 s of trickle) writes bench/.out/RESULTS.quick.md instead,
  * for checking the harness; the goals are only judged on the full workload. Raw results go to
  * bench/.out/results.json; `--rerender` rewrites RESULTS.md from them (after editing the preamble).
@@ -12,7 +16,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { ROOT, runWorker } from './lib/child.js';
-import { type ResultsInput, renderResults } from './lib/report.js';
+import {
+  type ResultsInput,
+  renderResults,
+  spliceTransforms,
+  TRANSFORMS_GOAL,
+  transformsSection,
+} from './lib/report.js';
 import { median } from './lib/stats.js';
 import {
   type GoalRow,
@@ -21,11 +31,12 @@ import {
   type LatenessResult,
   type ThroughputResult,
   type ThroughputSummary,
+  type TransformsResult,
   type Variant,
 } from './lib/types.js';
 import { LATENESS_SECONDS, type Mode, RECORDS } from './lib/workload.js';
 
-const USAGE = 'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender]';
+const USAGE = 'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms]';
 
 interface Args {
   runs: number;
@@ -34,6 +45,8 @@ interface Args {
   quick: boolean;
   /** Rewrite RESULTS.md from the raw results of the last run (bench/.out/results.json), measuring nothing. */
   rerender: boolean;
+  /** Measure only the transforms and replace their section of RESULTS.md. */
+  onlyTransforms: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -43,6 +56,7 @@ function parseArgs(argv: string[]): Args {
     latenessSeconds: LATENESS_SECONDS,
     quick: false,
     rerender: false,
+    onlyTransforms: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -55,7 +69,10 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--lateness-seconds') args.latenessSeconds = value();
     else if (flag === '--quick') args.quick = true;
     else if (flag === '--rerender') args.rerender = true;
-    else throw new Error(`unknown option ${flag}; usage: ${USAGE}`);
+    else if (flag === '--only' && argv[i + 1] === 'transforms') {
+      args.onlyTransforms = true;
+      i++;
+    } else throw new Error(`unknown option ${flag}; usage: ${USAGE}`);
   }
   if (args.quick) Object.assign(args, { runs: 1, records: 200_000, latenessSeconds: 3 });
   return args;
@@ -131,7 +148,19 @@ async function lateness(args: Args): Promise<LatenessResult[]> {
   return results;
 }
 
-function goals(tp: ThroughputSummary[], late: LatenessResult[]): GoalRow[] {
+/** Records and runs of the transforms benchmark. */
+const TRANSFORMS = { records: 500_000, runs: 9, quick: { records: 100_000, runs: 3 } };
+async function transforms(args: Args): Promise<TransformsResult> {
+  const { records, runs } = args.quick ? TRANSFORMS.quick : TRANSFORMS;
+  log(`  transforms: ${records.toLocaleString('en-US')} records, ${runs} interleaved runs…`);
+  const result = await runWorker<TransformsResult>('bench/transforms.ts', [String(records), String(runs)]);
+  log(
+    `  transforms: microbatch ${mrs(result.microbatch.median)} vs zod ${mrs(result.zod.median)} (${result.ratio.toFixed(2)}×)`,
+  );
+  return result;
+}
+
+function goals(tp: ThroughputSummary[], late: LatenessResult[], tx: TransformsResult | undefined): GoalRow[] {
   const rate = (variant: Variant, mode: Mode) =>
     tp.find((s) => s.variant === variant && s.mode === mode)!.recordsPerSecond;
   const find = (variant: Variant, mode: Mode) => tp.find((s) => s.variant === variant && s.mode === mode)!;
@@ -173,7 +202,55 @@ function goals(tp: ThroughputSummary[], late: LatenessResult[]): GoalRow[] {
     measured: `p99 ${mb0.lateness.p99.toFixed(2)} ms (median ${mb0.lateness.median.toFixed(2)} ms, ${mb0.windows} windows)`,
     pass: mb0.lateness.p99 <= 2,
   });
+  if (tx !== undefined) {
+    rows.push({
+      goal: `validate + dedupe + redact ≥ ${TRANSFORMS_GOAL}× plain zod \`safeParse\` throughput`,
+      measured: `${tx.ratio.toFixed(2)}× (${mrs(tx.microbatch.median)} vs ${mrs(tx.zod.median)})`,
+      pass: tx.ratio >= TRANSFORMS_GOAL,
+    });
+  }
   return rows;
+}
+
+function machine(loadBefore: number[]): ResultsInput['machine'] {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    memory: os.totalmem(),
+    loadBefore,
+    loadAfter: os.loadavg(),
+  };
+}
+
+const commandLine = (args: Args) =>
+  args.quick
+    ? 'npm run bench -- --quick'
+    : `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+
+/** `--only transforms`: measures the transforms and replaces their section of RESULTS.md. */
+async function onlyTransforms(args: Args): Promise<void> {
+  const date = new Date();
+  const loadBefore = os.loadavg();
+  const tx = await transforms(args);
+  const section = transformsSection(tx, { date, machine: machine(loadBefore), command: commandLine(args) });
+  const outDir = join(ROOT, 'bench/.out');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'transforms.json'), `${JSON.stringify(tx, null, 2)}\n`);
+  const target = args.quick ? join(outDir, 'RESULTS.quick.md') : join(ROOT, 'bench/RESULTS.md');
+  let previous = '';
+  try {
+    previous = readFileSync(join(ROOT, 'bench/RESULTS.md'), 'utf8');
+  } catch {
+    previous = '# microbatch benchmark results\n';
+  }
+  writeFileSync(target, `${spliceTransforms(previous, section).trimEnd()}\n`);
+  log(`\nwrote ${target}`);
+  log(
+    `  ${tx.ratio >= TRANSFORMS_GOAL ? 'PASS' : 'FAIL'}  transforms ≥ ${TRANSFORMS_GOAL}× zod: ${tx.ratio.toFixed(2)}×`,
+  );
 }
 
 async function measureAll(args: Args): Promise<ResultsInput> {
@@ -184,31 +261,23 @@ async function measureAll(args: Args): Promise<ResultsInput> {
   );
   const tp = await throughput(args);
   const late = await lateness(args);
-  const cpus = os.cpus();
+  const tx = await transforms(args);
   return {
     date: started,
     durationS: (Date.now() - started.getTime()) / 1000,
-    machine: {
-      cpu: cpus[0]?.model.trim() ?? 'unknown',
-      cores: cpus.length,
-      node: process.version,
-      platform: `${os.type()} ${os.release()} ${os.arch()}`,
-      memory: os.totalmem(),
-      loadBefore,
-      loadAfter: os.loadavg(),
-    },
-    command: args.quick
-      ? 'npm run bench -- --quick'
-      : `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: machine(loadBefore),
+    command: commandLine(args),
     args,
     throughput: tp,
     lateness: late,
-    goals: goals(tp, late),
+    transforms: tx,
+    goals: goals(tp, late, tx),
   };
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.onlyTransforms) return onlyTransforms(args);
   const outDir = join(ROOT, 'bench/.out');
   const json = join(outDir, args.quick ? 'results.quick.json' : 'results.json');
   let input: ResultsInput;

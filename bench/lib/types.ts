@@ -64,3 +64,15 @@ export interface GoalRow {
   measured: string;
   pass: boolean;
 }
+
+/** validate + dedupe + redact against plain zod `safeParse`, measured in one process (records/s). */
+export interface TransformsResult {
+  records: number;
+  runs: number;
+  /** Records per batch handed to the transforms. */
+  batch: number;
+  zod: { runs: number[]; median: number; kept: number };
+  microbatch: { runs: number[]; median: number; kept: number };
+  /** microbatch median / zod median. */
+  ratio: number;
+}

@@ -49,6 +49,7 @@ export async function applyTransforms(
         offsets: recordOffsets(current),
         partition: current.partition,
         batchId: current.id,
+        at: context.at,
       });
     } catch (error) {
       throw new MicrobatchError(

@@ -7,6 +7,8 @@ export interface TransformInput<T> {
   readonly offsets: readonly number[];
   readonly partition: string;
   readonly batchId: string;
+  /** When the batch is transformed (ms since epoch, pipeline clock): for time-based state such as a dedupe TTL. */
+  readonly at: number;
 }
 
 /** A record a transform refuses, by its index in the input. */

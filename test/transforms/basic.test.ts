@@ -8,6 +8,7 @@ const input = <T>(records: T[]): TransformInput<T> => ({
   offsets: records.map((_, i) => i * 10),
   partition: '0',
   batchId: 'b',
+  at: 0,
 });
 
 describe('map', () => {
