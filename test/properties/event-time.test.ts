@@ -10,6 +10,7 @@ import {
   triggers,
 } from '../../src/index.js';
 import { type ScriptedRecord, scriptedSource, testClock } from '../../src/testing/index.js';
+import { lateness } from './watermark-model.js';
 
 /**
  * Event-time laws, for arbitrary streams with invalid, out-of-order and late records over several
@@ -54,54 +55,6 @@ const config = fc.record({
   window: fc.integer({ min: 1, max: 5_000 }),
   maxRecords: fc.integer({ min: 1, max: 30 }),
 });
-
-type Verdict = 'ok' | 'late' | 'invalid';
-
-/** The watermark model, written from the definition, record by record in arrival order. */
-function model(
-  records: ScriptedRecord<Rec>[],
-  c: { maxOutOfOrderness: number; allowedLateness: number; idleTimeout: number },
-): Verdict[] {
-  // scriptedSource hands over the records due at one time as one chunk per partition, partitions in
-  // order of first appearance: that is the arrival order the pipeline sees.
-  const order: number[] = [];
-  for (let k = 0; k < records.length; ) {
-    let end = k;
-    while (end < records.length && records[end]!.at === records[k]!.at) end++;
-    const partitions: string[] = [];
-    for (let j = k; j < end; j++)
-      if (!partitions.includes(records[j]!.value.p)) partitions.push(records[j]!.value.p);
-    for (const p of partitions) for (let j = k; j < end; j++) if (records[j]!.value.p === p) order.push(j);
-    k = end;
-  }
-  const lanes = new Map<string, { max: number; last: number }>();
-  let watermark = Number.NEGATIVE_INFINITY;
-  const recompute = (now: number) => {
-    let min = Number.POSITIVE_INFINITY;
-    for (const lane of lanes.values()) {
-      if (lane.max === Number.NEGATIVE_INFINITY || now - lane.last >= c.idleTimeout) continue;
-      min = Math.min(min, lane.max - c.maxOutOfOrderness);
-    }
-    if (min !== Number.POSITIVE_INFINITY && min > watermark) watermark = min;
-  };
-  const verdicts: Verdict[] = new Array(records.length);
-  for (const j of order) {
-    const r = records[j]!;
-    const now = r.at;
-    recompute(now); // time moved: lanes may be idle now
-    let lane = lanes.get(r.value.p);
-    if (lane === undefined) lanes.set(r.value.p, (lane = { max: Number.NEGATIVE_INFINITY, last: now }));
-    lane.last = now;
-    if (typeof r.value.t !== 'number') verdicts[j] = 'invalid';
-    else if (r.value.t < watermark - c.allowedLateness) verdicts[j] = 'late';
-    else {
-      verdicts[j] = 'ok';
-      lane.max = Math.max(lane.max, r.value.t);
-    }
-    recompute(now); // after every arrival: a lane back from idle counts again at once
-  }
-  return verdicts;
-}
 
 describe('event time laws', () => {
   it.prop([items, config], { numRuns: 400 })(
@@ -163,7 +116,7 @@ describe('event time laws', () => {
           ).toBe(true);
         }
       });
-      const verdicts = model(records, c);
+      const verdicts = lateness(records, (r) => r.t, c);
       const report = await clock.runUntil(p.run());
 
       for (let k = 1; k < seen.length; k++) expect(seen[k]).toBeGreaterThanOrEqual(seen[k - 1]!);
