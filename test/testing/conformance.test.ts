@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Batch, type DeadLetter, recordOffset } from '../../src/core/batch.js';
 import { MicrobatchError } from '../../src/core/errors.js';
+import { jsonLinesDeadLetter } from '../../src/sinks/dead-letter-json-lines.js';
 import { memoryDeadLetter } from '../../src/sinks/dead-letter-memory.js';
 import { jsonLinesSink } from '../../src/sinks/json-lines.js';
 import { memorySink } from '../../src/sinks/memory.js';
@@ -87,6 +88,47 @@ describe('sinkConformance passes', () => {
           }
           return rows;
         },
+        numRuns,
+      });
+    });
+  });
+
+  describe('jsonLinesDeadLetter (a fresh directory per run)', () => {
+    let base: string;
+    beforeAll(async () => {
+      base = await mkdtemp(join(tmpdir(), 'mb-conformance-dead-'));
+    });
+    afterAll(async () => {
+      await rm(base, { recursive: true, force: true });
+    });
+
+    it('passes', async () => {
+      let dir = base;
+      let runs = 0;
+      await sinkConformance(() => jsonLinesDeadLetter({ dir }), {
+        reset: () => {
+          dir = join(base, String(runs++));
+        },
+        read: async () => {
+          const letters: DeadLetter[] = [];
+          const names = await readdir(dir).catch(() => [] as string[]);
+          for (const name of names.filter((n) => !n.startsWith('.'))) {
+            for (const line of (await readFile(join(dir, name), 'utf8')).split('\n')) {
+              if (line !== '') letters.push(JSON.parse(line) as DeadLetter);
+            }
+          }
+          return letters;
+        },
+        record: (partition, offset): DeadLetter => ({
+          reason: 'malformed',
+          details: { line: offset },
+          value: `raw ${offset}`,
+          cursor: { partition, offset },
+          pipeline: 'conformance',
+          batchId: 'conformance',
+          at: 0,
+        }),
+        identify: (letter) => letter.cursor,
         numRuns,
       });
     });
