@@ -103,7 +103,7 @@ async function run(late: 'include' | 'dead-letter' | 'drop') {
 
 // ── late: 'include' (the default) ─────────────────────────────────────────────────────────────────
 const include = await run('include');
-// At 130 s: 'us' has been quiet for 70 s, so only 'eu' holds the watermark (15:12:00 − 1m).
+// At 130 s: 'us' has been quiet for 80 s (> idleTimeout), so only 'eu' holds the watermark (15:12:00 − 1m).
 assert.equal(include.eventTime.watermark, Date.parse('2026-11-25T15:11:00Z'));
 assert.equal(include.eventTime.lagMs, START + 130_000 - Date.parse('2026-11-25T15:11:00Z'));
 assert.deepEqual(include.eventTime.lanes, [

@@ -26,7 +26,11 @@ export type RejectReason =
   | 'missing_field'
   | 'unknown_schema'
   | 'too_late'
+  | 'invalid_event_time'
   | 'consent_missing'
+  | 'schema_error'
+  | 'invalid_key'
+  | 'unredactable'
   | (string & {});
 
 /** A record position: the lane (partition) and a strictly increasing offset within it. */

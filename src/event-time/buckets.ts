@@ -64,9 +64,14 @@ export function bucketOf(time: number | Date | string, unit: BucketUnit = 'hour'
   }
 }
 
+/** An ISO date-time without a zone (`2026-11-25T14:00:00`), which `Date.parse` reads as local time. */
+const ZONELESS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
+
 /**
  * An event time as ms since the epoch, or `undefined` when it is not usable: a finite number (ms), a
- * valid `Date`, or a string `Date.parse` understands (ISO 8601).
+ * valid `Date`, or a string `Date.parse` understands (ISO 8601). A date-time without a zone is read as
+ * UTC, not as the machine's local time: the partition a record lands in must not depend on where the
+ * pipeline runs.
  */
 export function toEventTime(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
@@ -75,7 +80,7 @@ export function toEventTime(value: unknown): number | undefined {
     return Number.isFinite(ms) ? ms : undefined;
   }
   if (typeof value === 'string' && value.length <= 64) {
-    const ms = Date.parse(value);
+    const ms = Date.parse(ZONELESS.test(value) ? `${value}Z` : value);
     return Number.isFinite(ms) ? ms : undefined;
   }
   return undefined;

@@ -86,10 +86,13 @@ export class Watermarks {
     return true;
   }
 
-  /** The end of the input: every event time has been seen. */
+  /** The input ended: every event time has been seen, so every partition is final. */
+  ended = false;
+
+  /** The end of the input; `watermark` keeps its last value for metrics. */
   finish(): boolean {
-    if (this.watermark === Number.POSITIVE_INFINITY) return false;
-    this.watermark = Number.POSITIVE_INFINITY;
+    if (this.ended) return false;
+    this.ended = true;
     return true;
   }
 

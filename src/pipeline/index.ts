@@ -3,7 +3,9 @@ export type { BatchSummary, Listener, PipelineEventName, PipelineEvents } from '
 export type { PipelineOptions, RetryOptions } from './options.js';
 export type {
   DeliveryReport,
+  EventTimeMetrics,
   Guarantee,
+  LatencyQuantiles,
   PipelineMetrics,
   PipelineStatus,
   RecordCounts,

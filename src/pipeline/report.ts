@@ -54,8 +54,8 @@ export interface RecordCounts {
   /** Records read but neither written nor dead-lettered (see `undelivered` ranges). */
   undelivered: number;
   /**
-   * Records the source delivered again that an earlier run had already delivered (at or below the
-   * checkpoint's committed offset, or the sink's ledger): dropped on arrival, not part of `in`.
+   * Records the source delivered again that the sink's ledger says it already holds (a run without
+   * a durable checkpoint, see docs/exactly-once.md): dropped on arrival, not part of `in`.
    */
   skipped: number;
 }

@@ -1271,7 +1271,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
    */
   #checkBuckets(): void {
     if (this.#buckets.size === 0) return;
-    const watermark = this.#watermarks!.watermark;
+    const watermarks = this.#watermarks!;
+    // At the end of the input the watermark is +∞: every partition is final.
+    const watermark = watermarks.ended ? Number.POSITIVE_INFINITY : watermarks.watermark;
     const lateness = this.#eventTime!.allowedLateness;
     const ready: OpenBucket[] = [];
     for (const open of this.#buckets.values()) {
@@ -1488,6 +1490,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
       const out = await this.#transform(entry);
       let attempts = 0;
       if (previousWrite !== undefined) await previousWrite;
+      // Dead letters first: if a crash comes between the two writes, the replay may decide a record
+      // differently (lateness is judged again) — and a sink that already holds the batch id ignores
+      // the rewrite, so the record must already be in the dead-letter sink, not lost between them.
+      if (out.deadLetters.length > 0) await this.#writeDeadLetters(entry, out.deadLetters);
       if (out.batch.records.length > 0) {
         const written = await withRetry(
           this.#retryContext(entry, 'MB_SINK_FAILED', `sink write of batch ${entry.batch.id}`),
@@ -1498,7 +1504,6 @@ export class PipelineRuntime implements Pipeline<unknown> {
         if (typeof hint === 'number' && Number.isFinite(hint))
           this.#sinkHealth.backpressure = Math.min(1, Math.max(0, hint));
       }
-      if (out.deadLetters.length > 0) await this.#writeDeadLetters(entry, out.deadLetters);
       writeDone?.();
       entry.written = true;
       this.#counts.written += out.batch.records.length;

@@ -69,3 +69,13 @@ describe('toEventTime', () => {
     }
   });
 });
+
+describe('toEventTime and zones', () => {
+  it('reads a date-time without a zone as UTC, whatever the machine', () => {
+    expect(toEventTime('2026-11-25T14:00:00')).toBe(Date.UTC(2026, 10, 25, 14));
+    expect(toEventTime('2026-11-25T14:00')).toBe(Date.UTC(2026, 10, 25, 14));
+    expect(toEventTime('2026-11-25T14:00:00.250')).toBe(Date.UTC(2026, 10, 25, 14, 0, 0, 250));
+    expect(toEventTime('2026-11-25')).toBe(Date.UTC(2026, 10, 25));
+    expect(toEventTime('2026-11-25T14:00:00+01:00')).toBe(Date.UTC(2026, 10, 25, 13));
+  });
+});
