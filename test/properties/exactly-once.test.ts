@@ -212,7 +212,7 @@ function script(items: { partition: string; gap: number }[], start: number): Scr
 }
 
 describe('exactly-once across crashes', () => {
-  it.prop([input, config], { numRuns: 1_500 })(
+  it.prop([input, config], { numRuns: 2_000 })(
     'every record ends in the sink or the dead-letter sink exactly once, in order per partition',
     async (items, c) => {
       let now = 1_700_000_000_000;
