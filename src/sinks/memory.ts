@@ -5,7 +5,11 @@ import type { Sink } from './types.js';
 export interface MemorySink<T> extends Sink<T> {
   /** Every distinct batch written, in the order the writes completed. */
   readonly batches: readonly Batch<T>[];
-  /** Every record written, batch after batch. */
+  /**
+   * Every record written, batch after batch in the order the writes completed. Batches of one
+   * partition can complete out of order (concurrent writes; a batch with dead letters writes them
+   * first): sort `batches` by `firstOffset` when order matters.
+   */
   readonly records: readonly T[];
   /** How many writes repeated a batch id already held (and so had no effect). */
   readonly repeatedWrites: number;

@@ -3,18 +3,24 @@ import type { Rejection, TransformOutput } from './types.js';
 
 /**
  * Collects what a record-by-record transform decides (keep, reject, duplicate) and builds its
- * {@link TransformOutput}. `from` is only sent when records were removed, so a batch where every
- * record is kept costs no index array.
+ * {@link TransformOutput}. `from` is only sent when records were removed, and only built once a
+ * record is kept at another index than its own: a batch where every record is kept costs no index
+ * array, and one that loses a record costs one only from there on.
  */
 export class Sorter<O> {
   readonly records: O[] = [];
-  readonly from: number[] = [];
+  // Input index of each kept record; undefined while each record kept so far is at its own index.
+  #from: number[] | undefined;
   rejected: Rejection[] | undefined;
   duplicates = 0;
 
   keep(record: O, index: number): void {
-    this.records.push(record);
-    this.from.push(index);
+    const at = this.records.push(record) - 1;
+    if (this.#from !== undefined) this.#from.push(index);
+    else if (index !== at) {
+      this.#from = identity(at);
+      this.#from.push(index);
+    }
   }
 
   reject(index: number, reason: string, details: unknown): void {
@@ -23,11 +29,18 @@ export class Sorter<O> {
 
   output(input: number): TransformOutput<O> {
     const out: TransformOutput<O> = { records: this.records };
-    if (this.records.length !== input) out.from = this.from;
+    if (this.records.length !== input) out.from = this.#from ?? identity(this.records.length);
     if (this.rejected !== undefined) out.rejected = this.rejected;
     if (this.duplicates > 0) out.duplicates = this.duplicates;
     return out;
   }
+}
+
+/** `[0, 1, …, n - 1]`. */
+function identity(n: number): number[] {
+  const indices: number[] = [];
+  for (let i = 0; i < n; i++) indices.push(i);
+  return indices;
 }
 
 // Dead-letter details must stay small and JSON-safe: a thrown value may be anything.
