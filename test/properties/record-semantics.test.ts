@@ -112,16 +112,24 @@ describe('record semantics: validate, dedupe and event time together', () => {
       const seen = new Set<string>();
       let duplicates = 0;
       let droppedLate = 0;
+      /** What the pipeline must do with record j, from the definitions. */
+      const fate = (j: number): string => {
+        const v = records[j]!.value;
+        if (verdicts[j] === 'invalid') return 'invalid_event_time';
+        if (verdicts[j] === 'late' && c.late === 'dead-letter') return 'too_late';
+        if (verdicts[j] === 'late' && c.late === 'drop') return 'dropped';
+        if (!Price.safeParse(v).success) return 'type_mismatch';
+        if (seen.has(v.sku as string)) return 'duplicate';
+        seen.add(v.sku as string);
+        return 'written';
+      };
       records.forEach((r, j) => {
         const v = r.value;
-        const at = `${v.p}:${v.i}`;
-        if (verdicts[j] === 'invalid') return reasons.push(`${at}:invalid_event_time`);
-        if (verdicts[j] === 'late' && c.late === 'dead-letter') return reasons.push(`${at}:too_late`);
-        if (verdicts[j] === 'late' && c.late === 'drop') return droppedLate++;
-        if (!Price.safeParse(v).success) return reasons.push(`${at}:type_mismatch`);
-        if (seen.has(v.sku as string)) return duplicates++;
-        seen.add(v.sku as string);
-        expected.get(v.p as string)!.push(v.i as number);
+        const outcome = fate(j);
+        if (outcome === 'written') expected.get(v.p as string)!.push(v.i as number);
+        else if (outcome === 'duplicate') duplicates++;
+        else if (outcome === 'dropped') droppedLate++;
+        else reasons.push(`${v.p}:${v.i}:${outcome}`);
       });
 
       expect(report.status).toBe('completed');
