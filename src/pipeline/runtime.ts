@@ -636,14 +636,18 @@ export class PipelineRuntime implements Pipeline<unknown> {
       this.#lanes.set(lane.partition, lane);
       if (!this.#tracks.has(lane.partition)) this.#tracks.set(lane.partition, newTrack(lane.partition));
     }
-    const track = this.#tracks.get(lane.partition)!;
     // Time moved since the last chunk: lanes may have gone idle.
     if (this.#watermarks?.recompute(this.#clock.now())) this.#checkBuckets();
+    const track = this.#tracks.get(lane.partition)!;
     if (track.guarded) {
       const rest = this.#guard(lane, track, chunk);
-      if (rest === undefined) return undefined;
-      chunk = rest;
+      return rest === undefined ? undefined : this.#append(lane, rest);
     }
+    return this.#append(lane, chunk);
+  }
+
+  /** Appends a chunk to its lane (see {@link #ingest}). */
+  #append(lane: Lane<unknown>, chunk: SourceChunk<unknown>): Promise<void> | undefined {
     const position = { value: 0, reject: 0, need: 0 };
     const rejected = chunk.rejected ?? NO_REJECTS;
     const bulk =
