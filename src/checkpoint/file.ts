@@ -328,13 +328,7 @@ class FileStore implements FileCheckpointStore {
       `.${checkpointFileName(this.#pipeline!)}.${process.pid}.${this.#sequence++}.tmp`,
     );
     try {
-      const handle = await open(temp, 'w');
-      try {
-        await handle.writeFile(text, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeSynced(temp, text);
       await rename(temp, file);
     } catch (error) {
       await rm(temp, { force: true }).catch(() => {});
@@ -518,13 +512,7 @@ function lockedError(file: string, lockFile: string, holder: LockInfo | undefine
  */
 async function createExclusive(path: string, text: string): Promise<boolean> {
   const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  const handle = await open(temp, 'w');
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeSynced(temp, text);
   try {
     await link(temp, path);
     return true;
@@ -561,4 +549,15 @@ async function takeOver(lockFile: string, staleText: string): Promise<void> {
     await link(aside, lockFile).catch(() => {});
   }
   await rm(aside, { force: true });
+}
+
+/** Writes `text` to a new file at `path` and flushes it to disk before closing it. */
+async function writeSynced(path: string, text: string): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -844,6 +844,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
     lane.listOffsets().push(offset);
     this.#copyMeta(lane, chunk, i, i + 1);
     if (this.#watermarks !== undefined) this.#pushEventTime(lane);
+    this.#booked(lane, offset, size);
+  }
+
+  /** Books the value just pushed onto a lane: counts, sizes, offsets, the budget. */
+  #booked(lane: Lane<unknown>, offset: number, size: number): void {
     lane.records++;
     lane.bytes += size;
     lane.heldBytes += size;
@@ -1075,13 +1080,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       else if (lane.records > 0 && offset !== lane.highestOffset + 1) lane.listOffsets().push(offset);
       if (withMeta) this.#copyMeta(lane, chunk, i, i + 1);
       if (this.#watermarks !== undefined) this.#pushEventTime(lane);
-      lane.records++;
-      lane.bytes += size;
-      lane.heldBytes += size;
-      lane.highestOffset = offset;
-      lane.lastOffset = offset;
-      this.#heldBytes += size;
-      this.#counts.in++;
+      this.#booked(lane, offset, size);
       i++;
       if (lane.records >= capRecords) this.#cut(lane, 'records');
       else if (--lane.untilCheck <= 0) this.#checkTrigger(lane);

@@ -38,6 +38,18 @@ async function failure(promise: Promise<void>): Promise<string> {
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Every line of every final file in `dir` (temporary files start with '.'), parsed. */
+async function readJsonLines<T>(dir: string): Promise<T[]> {
+  const rows: T[] = [];
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names.filter((n) => !n.startsWith('.'))) {
+    for (const line of (await readFile(join(dir, name), 'utf8')).split('\n')) {
+      if (line !== '') rows.push(JSON.parse(line) as T);
+    }
+  }
+  return rows;
+}
+
 /** A destination that outlives sink instances, as a database would. */
 class Table {
   rows: ConformancePosition[] = [];
@@ -78,16 +90,7 @@ describe('sinkConformance passes', () => {
         reset: () => {
           dir = join(base, String(runs++));
         },
-        read: async () => {
-          const rows: ConformancePosition[] = [];
-          const names = await readdir(dir).catch(() => [] as string[]);
-          for (const name of names.filter((n) => !n.startsWith('.'))) {
-            for (const line of (await readFile(join(dir, name), 'utf8')).split('\n')) {
-              if (line !== '') rows.push(JSON.parse(line) as ConformancePosition);
-            }
-          }
-          return rows;
-        },
+        read: () => readJsonLines<ConformancePosition>(dir),
         numRuns,
       });
     });
@@ -109,16 +112,7 @@ describe('sinkConformance passes', () => {
         reset: () => {
           dir = join(base, String(runs++));
         },
-        read: async () => {
-          const letters: DeadLetter[] = [];
-          const names = await readdir(dir).catch(() => [] as string[]);
-          for (const name of names.filter((n) => !n.startsWith('.'))) {
-            for (const line of (await readFile(join(dir, name), 'utf8')).split('\n')) {
-              if (line !== '') letters.push(JSON.parse(line) as DeadLetter);
-            }
-          }
-          return letters;
-        },
+        read: () => readJsonLines<DeadLetter>(dir),
         record: (partition, offset): DeadLetter => ({
           reason: 'malformed',
           details: { line: offset },
