@@ -3,6 +3,7 @@ import type { FlushReason, RejectReason } from '../core/batch.js';
 import type { MicrobatchError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Bucket } from '../event-time/buckets.js';
+import type { WindowChange } from '../triggers/adaptive.js';
 import type { PipelineStatus } from './report.js';
 
 /** A batch as events describe it: its range and size, without the records. */
@@ -42,6 +43,11 @@ export interface PipelineEvents {
    * before and a late record (`late: 'include'`) landed in it since.
    */
   'partition-complete': { bucket: Bucket; watermark: number; records: number; reopened: boolean };
+  /**
+   * The adaptive trigger moved its window or its write concurrency: from, to, the reason (`retry`,
+   * `timeout`, `backpressure-hint`, `slow-write`, `memory`, `healthy`) and the signals it saw.
+   */
+  'window-change': WindowChange;
   /** A fatal error; the pipeline stops. */
   error: { error: MicrobatchError };
 }

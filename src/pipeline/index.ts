@@ -2,6 +2,7 @@ export { defaultTrigger, PipelineBuilder, pipeline } from './builder.js';
 export type { BatchSummary, Listener, PipelineEventName, PipelineEvents } from './events.js';
 export type { PipelineOptions, RetryOptions } from './options.js';
 export type {
+  AdaptiveMetrics,
   DeliveryReport,
   EventTimeMetrics,
   Guarantee,

@@ -100,13 +100,14 @@ export interface PipelineMetrics {
    * (ms, including retries), and how many writes are waiting to retry.
    */
   sink: { kind: string; backpressure: number | undefined; lastWriteMs: number | undefined; retrying: number };
+  /** The trigger; with `triggers.adaptive`, also where its controller stands ({@link AdaptiveMetrics}). */
   trigger: {
     mode: string;
     description: string;
     maxRecords: number;
     maxBytes: number;
     lastFlushReason: FlushReason | undefined;
-  };
+  } & Partial<AdaptiveMetrics>;
   buffer: { records: number; bytes: number; budgetBytes: number; heldBytes: number; lanes: number };
   lanes: { partition: string; records: number; bytes: number; ageMs: number }[];
   inFlight: { batches: number; records: number; bytes: number; concurrency: number };
@@ -149,4 +150,20 @@ export interface EventTimeMetrics {
   openPartitions: string[];
   /** From a record's event time to its commit, in ms (sampled, record-weighted). */
   latency: LatencyQuantiles;
+}
+
+/** The adaptive trigger's state in {@link PipelineMetrics}`.trigger`. */
+export interface AdaptiveMetrics {
+  /** The current window, ms. */
+  window: number;
+  /** A lane flushes at this many records: window × input rate, within [minRecords, maxRecords]. */
+  volumeThreshold: number;
+  /** The current write concurrency. */
+  concurrency: number;
+  /** Round-trip time estimate (EWMA) of healthy writes, ms; `undefined` before the first write. */
+  rttMs: number | undefined;
+  /** Recent congestion, 0 (healthy) … 1 (every recent write congested). */
+  backpressure: number;
+  /** Measured input rate, records per second. */
+  inputRate: number;
 }

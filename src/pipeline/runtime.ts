@@ -21,12 +21,14 @@ import type { Sink, WriteResult } from '../sinks/types.js';
 import type { Source, SourceChunk, SourceReader, SourceRejection } from '../sources/types.js';
 import { applyTransforms, type TransformedBatch } from '../transforms/apply.js';
 import type { Transform } from '../transforms/types.js';
+import { type AdaptiveController, isAdaptive, type WindowChange } from '../triggers/adaptive.js';
 import type { Trigger } from '../triggers/types.js';
 import { type BatchSummary, EventHub, type Listener, type PipelineEventName } from './events.js';
 import { Lane } from './lane.js';
 import { LatencyWindow } from './latency.js';
 import type { ResolvedOptions } from './options.js';
 import type {
+  AdaptiveMetrics,
   DeliveryReport,
   Guarantee,
   PipelineMetrics,
@@ -179,6 +181,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
   /** The event time #judge admitted (a field, so the hot path allocates nothing). */
   #admitted = 0;
   readonly #queue: PQueue;
+  /** The adaptive trigger's controller, fed by the runtime; `undefined` for other triggers. */
+  readonly #adaptive: AdaptiveController | undefined;
   readonly #lanes = new Map<string, Lane<unknown>>();
   readonly #tracks = new Map<string, Track>();
   readonly #latency = new LatencyWindow();
@@ -267,7 +271,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const ledger = typeof this.#sink.committed === 'function' && this.#source.replayable;
     this.#preparePartitions = this.#checkpoint !== undefined || ledger;
     this.#orderedWrites = ledger && this.#checkpoint?.durable !== true;
-    this.#queue = new PQueue({ concurrency: parts.options.concurrency });
+    this.#adaptive = isAdaptive(parts.trigger) ? parts.trigger.controller : undefined;
+    // Adaptive concurrency starts at 1 (ARC) and moves within [1, maxConcurrency].
+    this.#queue = new PQueue({
+      concurrency: this.#adaptive === undefined ? parts.options.concurrency : Math.floor(this.#adaptive.concurrency),
+    });
     this.#capRecords = this.#trigger.caps.records;
     this.#capBytes = this.#trigger.caps.bytes;
     this.#recordLimit = Math.min(parts.options.maxRecordBytes, this.#capBytes);
@@ -648,6 +656,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   /** Appends a chunk to its lane (see {@link #ingest}). */
   #append(lane: Lane<unknown>, chunk: SourceChunk<unknown>): Promise<void> | undefined {
+    this.#adaptive?.arrived(chunk.values.length + (chunk.rejected?.length ?? 0), this.#clock.now());
     const position = { value: 0, reject: 0, need: 0 };
     const rejected = chunk.rejected ?? NO_REJECTS;
     const bulk =
@@ -1132,7 +1141,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #checkTrigger(lane: Lane<unknown>): void {
     const reason = this.#trigger.check(lane, this.#clock.now());
     if (reason !== undefined) this.#cut(lane, reason);
-    else lane.untilCheck = this.#trigger.headroom(lane);
+    else {
+      lane.untilCheck = this.#trigger.headroom(lane);
+      // A trigger whose deadline depends on the lane (adaptive) may now want the timer earlier.
+      if (this.#trigger.deadline(lane) < this.#timerAt) this.#arm();
+    }
   }
 
   /**
@@ -1338,6 +1351,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
           { pipeline: this.name, heldBytes: this.#heldBytes, budget },
           'paused: memory budget full',
         );
+        this.#adapt(this.#adaptive?.congested('memory'));
         this.#events.emit('pause', {
           heldBytes: this.#heldBytes,
           budgetBytes: budget,
@@ -1365,8 +1379,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   // ─── time ─────────────────────────────────────────────────────────────────────────────────────
 
-  /** Keeps the one timer at the earliest lane deadline still in the future. */
-  #arm(): void {
+  /**
+   * Keeps the one timer at the earliest lane deadline still in the future. `moved`: deadlines may
+   * have moved for every lane (the adaptive window changed), so re-arm even at the same instant.
+   */
+  #arm(moved = false): void {
     if (this.#isSettled()) return;
     const now = this.#clock.now();
     let earliest = Number.POSITIVE_INFINITY;
@@ -1375,7 +1392,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       const at = this.#trigger.deadline(lane);
       if (at < earliest) earliest = at;
     }
-    if (earliest === this.#timerAt) return;
+    if (earliest === this.#timerAt && !moved) return;
     this.#disarm();
     if (!Number.isFinite(earliest)) return;
     this.#timerAt = earliest;
@@ -1400,7 +1417,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
         continue;
       const reason = this.#trigger.check(lane, now);
       if (reason !== undefined) this.#cut(lane, reason);
-      else lane.timePassed = true;
+      // Declined at its deadline: only volume can fire now — unless the deadline moved later (an
+      // adaptive window that widened), which the next #arm() picks up.
+      else if (this.#trigger.deadline(lane) <= now) lane.timePassed = true;
     }
     this.#arm();
   }
@@ -1498,14 +1517,23 @@ export class PipelineRuntime implements Pipeline<unknown> {
       // the rewrite, so the record must already be in the dead-letter sink, not lost between them.
       if (out.deadLetters.length > 0) await this.#writeDeadLetters(entry, out.deadLetters);
       if (out.batch.records.length > 0) {
+        let attemptStarted = this.#clock.now();
+        this.#adaptive?.writeStarted(this.#queue.pending, this.#queue.concurrency);
         const written = await withRetry(
           this.#retryContext(entry, 'MB_SINK_FAILED', `sink write of batch ${entry.batch.id}`),
-          (options) => this.#sink.write(out.batch, options),
+          (options) => {
+            attemptStarted = this.#clock.now();
+            return this.#sink.write(out.batch, options);
+          },
         );
         attempts = written.attempts;
         const hint = (written.result as WriteResult | undefined)?.backpressure;
-        if (typeof hint === 'number' && Number.isFinite(hint))
-          this.#sinkHealth.backpressure = Math.min(1, Math.max(0, hint));
+        const validHint = typeof hint === 'number' && Number.isFinite(hint);
+        if (validHint) this.#sinkHealth.backpressure = Math.min(1, Math.max(0, hint));
+        if (this.#adaptive !== undefined) {
+          const rtt = this.#clock.now() - attemptStarted;
+          this.#adapt(this.#adaptive.writeDone(rtt, attempts > 1, validHint ? hint : undefined));
+        }
       }
       writeDone?.();
       entry.written = true;
@@ -1549,6 +1577,24 @@ export class PipelineRuntime implements Pipeline<unknown> {
     }
   }
 
+  /** Applies a decision of the adaptive controller: concurrency, timers, and the event that explains it. */
+  #adapt(change: WindowChange | undefined): void {
+    if (change === undefined) return;
+    if (change.concurrencyTo !== this.#queue.concurrency) this.#queue.concurrency = change.concurrencyTo;
+    if (change.from !== change.to) this.#arm(true);
+    this.#events.emit('window-change', change);
+    this.#logger.debug(
+      {
+        pipeline: this.name,
+        window: change.to,
+        previous: change.from,
+        concurrency: change.concurrencyTo,
+        reason: change.reason,
+      },
+      'adaptive window changed',
+    );
+  }
+
   #retryContext(entry: Entry, failure: ErrorCode, what: string) {
     return {
       clock: this.#clock,
@@ -1564,6 +1610,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
           `${what}: retrying`,
         );
         this.#events.emit('retry', { batch: entry.summary, attempt, delayMs, error });
+        if (failure === 'MB_SINK_FAILED') {
+          const timeout = MicrobatchError.is(error, 'MB_TIMEOUT');
+          this.#adapt(this.#adaptive?.congested(timeout ? 'timeout' : 'retry'));
+        }
       },
       onWaited: () => {
         this.#retrying--;
@@ -1721,6 +1771,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         maxRecords: this.#capRecords,
         maxBytes: this.#capBytes,
         lastFlushReason: this.#lastFlush?.reason,
+        ...(this.#adaptive !== undefined && this.#adaptiveMetrics(this.#adaptive)),
       },
       buffer: {
         records: lanes.reduce((n, l) => n + l.records, 0),
@@ -1730,12 +1781,24 @@ export class PipelineRuntime implements Pipeline<unknown> {
         lanes: lanes.length,
       },
       lanes,
-      inFlight: { ...this.#inFlight, concurrency: this.#options.concurrency },
+      inFlight: { ...this.#inFlight, concurrency: this.#queue.concurrency },
       lastFlush: this.#lastFlush,
       counts: { ...this.#countsSnapshot(), rejected: { ...this.#rejected }, late: this.#counts.late },
       latency: this.#latency.snapshot(),
       eventTime: this.#eventTimeMetrics(now),
       committed: this.#committed(),
+    };
+  }
+
+  #adaptiveMetrics(controller: AdaptiveController): AdaptiveMetrics {
+    const signals = controller.signals();
+    return {
+      window: controller.window,
+      volumeThreshold: controller.volumeThreshold,
+      concurrency: this.#queue.concurrency,
+      rttMs: signals.rttMs,
+      backpressure: signals.backpressure,
+      inputRate: signals.inputRate,
     };
   }
 
