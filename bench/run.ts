@@ -8,6 +8,11 @@
  * process (bench/transforms.ts): 500,000 records, 9 interleaved runs (`--quick`: 100,000, 3).
  * `--only transforms` measures just that and replaces its section of RESULTS.md, keeping the rest.
  *
+ * Then the adaptive-trigger simulation (bench/adaptive/run.ts, issue 5): every policy × scenario on a
+ * test clock against a simulated warehouse, deterministic, a few seconds; it also rewrites the charts
+ * docs/adaptive-{steady,burst,trickle}.svg (`--quick`: under bench/.out/). `--only adaptive` runs just
+ * that and replaces its section of RESULTS.md.
+ *
  * `--quick` (1 run of 200,000 records, 3 s of trickle) writes bench/.out/RESULTS.quick.md instead,
  * for checking the harness; the goals are only judged on the full workload. Raw results go to
  * bench/.out/results.json; `--rerender` rewrites RESULTS.md from them (after editing the preamble).
@@ -15,10 +20,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { ADAPTIVE_HEADING, adaptiveSection } from './adaptive/report.js';
+import type { AdaptiveResult } from './adaptive/run.js';
 import { ROOT, runWorker } from './lib/child.js';
 import {
   type ResultsInput,
   renderResults,
+  spliceSection,
   spliceTransforms,
   TRANSFORMS_GOAL,
   transformsSection,
@@ -36,7 +44,7 @@ import {
 } from './lib/types.js';
 import { LATENESS_SECONDS, type Mode, RECORDS } from './lib/workload.js';
 
-const USAGE = 'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms]';
+const USAGE = 'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive]';
 
 interface Args {
   runs: number;
@@ -47,6 +55,8 @@ interface Args {
   rerender: boolean;
   /** Measure only the transforms and replace their section of RESULTS.md. */
   onlyTransforms: boolean;
+  /** Run only the adaptive simulation and replace its section of RESULTS.md. */
+  onlyAdaptive: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -57,6 +67,7 @@ function parseArgs(argv: string[]): Args {
     quick: false,
     rerender: false,
     onlyTransforms: false,
+    onlyAdaptive: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -71,6 +82,9 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--rerender') args.rerender = true;
     else if (flag === '--only' && argv[i + 1] === 'transforms') {
       args.onlyTransforms = true;
+      i++;
+    } else if (flag === '--only' && argv[i + 1] === 'adaptive') {
+      args.onlyAdaptive = true;
       i++;
     } else throw new Error(`unknown option ${flag}; usage: ${USAGE}`);
   }
@@ -157,6 +171,16 @@ async function transforms(args: Args): Promise<TransformsResult> {
   log(
     `  transforms: microbatch ${mrs(result.microbatch.median)} vs zod ${mrs(result.zod.median)} (${result.ratio.toFixed(2)}×)`,
   );
+  return result;
+}
+
+/** The adaptive simulation, in its own process; charts go to docs/ (bench/.out/ with `--quick`). */
+async function adaptive(args: Args): Promise<AdaptiveResult> {
+  const charts = args.quick ? join(ROOT, 'bench/.out') : join(ROOT, 'docs');
+  log('  adaptive: simulated warehouse, 5 policies × 3 scenarios on a test clock…');
+  const result = await runWorker<AdaptiveResult>('bench/adaptive/run.ts', ['--charts', charts]);
+  for (const row of result.goals)
+    log(`  adaptive: ${row.pass ? 'PASS' : 'FAIL'}  ${row.goal}: ${row.measured}`);
   return result;
 }
 
@@ -253,6 +277,26 @@ async function onlyTransforms(args: Args): Promise<void> {
   );
 }
 
+/** `--only adaptive`: runs the simulation and replaces its section of RESULTS.md. */
+async function onlyAdaptive(args: Args): Promise<void> {
+  const date = new Date();
+  const loadBefore = os.loadavg();
+  const result = await adaptive(args);
+  const section = adaptiveSection(result, { date, machine: machine(loadBefore), command: commandLine(args) });
+  const outDir = join(ROOT, 'bench/.out');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'adaptive.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const target = args.quick ? join(outDir, 'RESULTS.quick.md') : join(ROOT, 'bench/RESULTS.md');
+  let previous = '';
+  try {
+    previous = readFileSync(join(ROOT, 'bench/RESULTS.md'), 'utf8');
+  } catch {
+    previous = '# microbatch benchmark results\n';
+  }
+  writeFileSync(target, spliceSection(previous, ADAPTIVE_HEADING, section));
+  log(`\nwrote ${target} and ${result.charts.join(', ')}`);
+}
+
 async function measureAll(args: Args): Promise<ResultsInput> {
   const started = new Date();
   const loadBefore = os.loadavg();
@@ -262,6 +306,7 @@ async function measureAll(args: Args): Promise<ResultsInput> {
   const tp = await throughput(args);
   const late = await lateness(args);
   const tx = await transforms(args);
+  const sim = await adaptive(args);
   return {
     date: started,
     durationS: (Date.now() - started.getTime()) / 1000,
@@ -271,13 +316,15 @@ async function measureAll(args: Args): Promise<ResultsInput> {
     throughput: tp,
     lateness: late,
     transforms: tx,
-    goals: goals(tp, late, tx),
+    adaptive: sim,
+    goals: [...goals(tp, late, tx), ...sim.goals],
   };
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.onlyTransforms) return onlyTransforms(args);
+  if (args.onlyAdaptive) return onlyAdaptive(args);
   const outDir = join(ROOT, 'bench/.out');
   const json = join(outDir, args.quick ? 'results.quick.json' : 'results.json');
   let input: ResultsInput;

@@ -1,3 +1,5 @@
+import { adaptiveSection } from '../adaptive/report.js';
+import type { AdaptiveResult } from '../adaptive/run.js';
 import type { GoalRow, LatenessResult, ThroughputSummary, TransformsResult } from './types.js';
 import {
   ARRAY_SIZE,
@@ -32,6 +34,8 @@ export interface ResultsInput {
   lateness: LatenessResult[];
   /** Absent in results recorded before the transforms benchmark existed. */
   transforms?: TransformsResult;
+  /** The adaptive-trigger simulation; absent in results recorded before it existed. */
+  adaptive?: AdaptiveResult;
   goals: GoalRow[];
 }
 
@@ -160,6 +164,9 @@ export function renderResults(previous: string, input: ResultsInput): string {
     ...(input.transforms === undefined
       ? []
       : transformsSection(input.transforms, { date: input.date, machine, command: input.command })),
+    ...(input.adaptive === undefined
+      ? []
+      : adaptiveSection(input.adaptive, { date: input.date, machine, command: input.command })),
   ];
   return out.join('\n');
 }
@@ -209,9 +216,20 @@ export function transformsSection(
   ];
 }
 
+/**
+ * `previous` with the section that starts at `heading` (up to the next `## ` heading or the end)
+ * replaced by `section`, or `section` appended when there is none: what the `--only` modes use.
+ */
+export function spliceSection(previous: string, heading: string, section: string[]): string {
+  const at = previous.indexOf(heading);
+  if (at < 0) return `${previous.trimEnd()}\n\n${section.join('\n').trimEnd()}\n`;
+  const next = previous.indexOf('\n## ', at + heading.length);
+  const head = previous.slice(0, at).trimEnd();
+  const tail = next < 0 ? '' : `\n\n${previous.slice(next + 1).trimEnd()}`;
+  return `${head}\n\n${section.join('\n').trimEnd()}${tail}\n`;
+}
+
 /** `previous` with its transforms section (if any) replaced by `section`, or `section` appended. */
 export function spliceTransforms(previous: string, section: string[]): string {
-  const at = previous.indexOf(TRANSFORMS_HEADING);
-  const head = (at >= 0 ? previous.slice(0, at) : previous).trimEnd();
-  return `${head}\n\n${section.join('\n')}`;
+  return spliceSection(previous, TRANSFORMS_HEADING, section);
 }

@@ -7,12 +7,16 @@ import { type EventTimeExtractor, type EventTimeOptions, resolveEventTime } from
 import type { Sink } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
 import type { Transform } from '../transforms/types.js';
+import { isAdaptive } from '../triggers/adaptive.js';
 import { any } from '../triggers/combinators.js';
 import { time } from '../triggers/time.js';
 import { isTrigger, type Trigger } from '../triggers/types.js';
 import { volume } from '../triggers/volume.js';
 import { type PipelineOptions, resolveOptions } from './options.js';
 import { type Pipeline, PipelineRuntime } from './runtime.js';
+
+/** Controllers of adaptive triggers already given to a pipeline. */
+const adaptiveInUse = new WeakSet<object>();
 
 /**
  * The default trigger when none is given: whichever comes first of 1 second, 1,000 records or 10 MB
@@ -132,6 +136,15 @@ export class PipelineBuilder<In = unknown, Out = In> {
         `${at}: the trigger's byte cap (${trigger.caps.bytes}) is larger than maxBufferBytes (${options.maxBufferBytes}); no batch could reach it`,
         { option: 'maxBufferBytes' },
       );
+    }
+    if (isAdaptive(trigger)) {
+      if (adaptiveInUse.has(trigger.controller)) {
+        throw invalidOptions(
+          `${at}: this adaptive trigger already belongs to another pipeline; its window and concurrency follow one sink, so create one triggers.adaptive(…) per pipeline`,
+          { option: 'trigger' },
+        );
+      }
+      adaptiveInUse.add(trigger.controller);
     }
     const checkpoint = this.#options.checkpoint;
     if (checkpoint !== undefined && this.#source?.replayable !== true) {

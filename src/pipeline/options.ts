@@ -18,6 +18,11 @@ export interface RetryOptions {
   maxDelay?: Duration;
   /** Abort a write attempt after this long and retry it (`MB_TIMEOUT`, retryable). @default none */
   attemptTimeout?: Duration;
+  /**
+   * Where the jitter comes from: a function returning a number in [0, 1). Inject a seeded one to
+   * make retries deterministic in tests and simulations. @default Math.random
+   */
+  random?: () => number;
 }
 
 /** Options of `pipeline()`. */
@@ -66,8 +71,16 @@ export interface ResolvedOptions {
   maxRecordBytes: number;
   /** The user set a finite `maxRecordBytes`: size every in-memory record to enforce it. */
   sizeRecords: boolean;
+  /** The user set `concurrency` (an adaptive trigger sets its own and says so). */
+  concurrencySet: boolean;
   concurrency: number;
-  retry: { maxAttempts: number; initialDelay: number; maxDelay: number; attemptTimeout: number };
+  retry: {
+    maxAttempts: number;
+    initialDelay: number;
+    maxDelay: number;
+    attemptTimeout: number;
+    random: (() => number) | undefined;
+  };
 }
 
 const PIPELINE_KEYS = new Set([
@@ -81,7 +94,7 @@ const PIPELINE_KEYS = new Set([
   'checkpoint',
   'signal',
 ]);
-const RETRY_KEYS = new Set(['maxAttempts', 'initialDelay', 'maxDelay', 'attemptTimeout']);
+const RETRY_KEYS = new Set(['maxAttempts', 'initialDelay', 'maxDelay', 'attemptTimeout', 'random']);
 
 /** Checks the name first, so that every later message can name the pipeline. */
 export function checkName(options: unknown): string {
@@ -174,6 +187,11 @@ export function resolveOptions(options: PipelineOptions): ResolvedOptions {
       { option: 'checkpoint' },
     );
   }
+  if (retry.random !== undefined && typeof retry.random !== 'function') {
+    throw invalidOptions(`${at}: retry.random must be a function returning a number in [0, 1)`, {
+      option: 'retry.random',
+    });
+  }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw invalidOptions(`${at}: signal must be an AbortSignal`, { option: 'signal' });
   }
@@ -182,7 +200,8 @@ export function resolveOptions(options: PipelineOptions): ResolvedOptions {
     maxBufferBytes,
     maxRecordBytes,
     sizeRecords: options.maxRecordBytes !== undefined && Number.isFinite(maxRecordBytes),
+    concurrencySet: options.concurrency !== undefined,
     concurrency,
-    retry: { maxAttempts, initialDelay, maxDelay, attemptTimeout },
+    retry: { maxAttempts, initialDelay, maxDelay, attemptTimeout, random: retry.random },
   };
 }

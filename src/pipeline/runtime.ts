@@ -213,6 +213,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #heldBytes = 0;
   /** Writes currently waiting to retry. */
   #retrying = 0;
+  /** Sink writes running (attempts and the waits between them). */
+  #writesInFlight = 0;
   #inFlight = { batches: 0, records: 0, bytes: 0 };
   #pending = 0; // entries not yet committed or abandoned
   #paused = false;
@@ -274,7 +276,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     this.#adaptive = isAdaptive(parts.trigger) ? parts.trigger.controller : undefined;
     // Adaptive concurrency starts at 1 (ARC) and moves within [1, maxConcurrency].
     this.#queue = new PQueue({
-      concurrency: this.#adaptive === undefined ? parts.options.concurrency : Math.floor(this.#adaptive.concurrency),
+      concurrency:
+        this.#adaptive === undefined ? parts.options.concurrency : Math.floor(this.#adaptive.concurrency),
     });
     this.#capRecords = this.#trigger.caps.records;
     this.#capBytes = this.#trigger.caps.bytes;
@@ -376,6 +379,16 @@ export class PipelineRuntime implements Pipeline<unknown> {
       });
     } catch (error) {
       throw this.#failOpen('MB_SOURCE_FAILED', 'the source could not be opened', error);
+    }
+    if (this.#adaptive !== undefined && this.#options.concurrencySet) {
+      this.#logger.warn(
+        {
+          pipeline: this.name,
+          concurrency: this.#options.concurrency,
+          maxConcurrency: this.#adaptive.maxConcurrency,
+        },
+        'the adaptive trigger sets write concurrency itself (1 … maxConcurrency): the concurrency option is not used',
+      );
     }
     if (this.#deadLetter === undefined) {
       this.#logger.warn(
@@ -1518,14 +1531,18 @@ export class PipelineRuntime implements Pipeline<unknown> {
       if (out.deadLetters.length > 0) await this.#writeDeadLetters(entry, out.deadLetters);
       if (out.batch.records.length > 0) {
         let attemptStarted = this.#clock.now();
-        this.#adaptive?.writeStarted(this.#queue.pending, this.#queue.concurrency);
+        // Sink writes in flight (not whole deliveries, which also transform and commit).
+        this.#writesInFlight++;
+        this.#adaptive?.writeStarted(this.#writesInFlight, this.#queue.concurrency);
         const written = await withRetry(
           this.#retryContext(entry, 'MB_SINK_FAILED', `sink write of batch ${entry.batch.id}`),
           (options) => {
             attemptStarted = this.#clock.now();
             return this.#sink.write(out.batch, options);
           },
-        );
+        ).finally(() => {
+          this.#writesInFlight--;
+        });
         attempts = written.attempts;
         const hint = (written.result as WriteResult | undefined)?.backpressure;
         const validHint = typeof hint === 'number' && Number.isFinite(hint);
@@ -1599,6 +1616,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     return {
       clock: this.#clock,
       policy: this.#options.retry,
+      ...(this.#options.retry.random !== undefined && { random: this.#options.retry.random }),
       signal: this.#writeAbort.signal,
       failure,
       what: `pipeline '${this.name}': ${what}`,

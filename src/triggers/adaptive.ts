@@ -66,9 +66,25 @@ export interface WindowChange {
   signals: AdaptiveSignals;
 }
 
+const ADAPTIVE_KEYS = new Set([
+  'minWindow',
+  'maxWindow',
+  'maxRecords',
+  'maxBytes',
+  'minRecords',
+  'maxConcurrency',
+  'widenFactor',
+  'narrowStep',
+  'rttDeviations',
+]);
 const RTT_ALPHA = 0.4; // Vector ARC's EWMA weight
 const PRESSURE_ALPHA = 0.3;
 const RATE_INTERVAL_MS = 1_000;
+/**
+ * Concurrency grows only when recent back-pressure has died down below this (ARC: "no back-pressure
+ * was seen"): right after a rejection, probing for one more write in flight only earns another one.
+ */
+const CALM = 0.1;
 
 /**
  * The state of the adaptive policy: the window, the concurrency and the signals they follow. Pure:
@@ -88,17 +104,20 @@ export class AdaptiveController {
 
   /** The current window, ms. */
   window: number;
-  /** The current concurrency limit (the runtime uses its integer part, at least 1). */
+  /** The current write concurrency limit: an integer in [1, maxConcurrency]. */
   concurrency = 1;
   #rtt: number | undefined;
   #rttDev: number | undefined;
   #lastRtt: number | undefined;
   #pressure = 0;
   #rate = 0;
+  #rateKnown = false;
   #rateSince: number | undefined;
   #rateCount = 0;
   #inFlight = 0;
   #atLimit = false;
+  /** Healthy acknowledgements at the limit in the current round. */
+  #roundAcks = 0;
 
   constructor(options: AdaptiveOptions) {
     const at = 'triggers.adaptive';
@@ -106,6 +125,9 @@ export class AdaptiveController {
       throw invalidOptions(
         `${at}(options): options must be an object with minWindow, maxWindow and maxRecords`,
       );
+    }
+    for (const key of Object.keys(options)) {
+      if (!ADAPTIVE_KEYS.has(key)) throw invalidOptions(`${at}: unknown option '${key}'`, { option: key });
     }
     this.minWindow = parseDuration(options.minWindow, `${at}({ minWindow })`);
     this.maxWindow = parseDuration(options.maxWindow, `${at}({ maxWindow })`);
@@ -142,7 +164,7 @@ export class AdaptiveController {
     this.#widen = widen;
     this.#narrow =
       options.narrowStep === undefined
-        ? Math.max(1, (this.maxWindow - this.minWindow) / 20)
+        ? Math.max(1, Math.round((this.maxWindow - this.minWindow) / 20))
         : parseDuration(options.narrowStep, `${at}({ narrowStep })`);
     const k = options.rttDeviations ?? 2.5;
     if (typeof k !== 'number' || !(k >= 0) || !Number.isFinite(k)) {
@@ -154,8 +176,12 @@ export class AdaptiveController {
     this.window = this.minWindow;
   }
 
-  /** The record count at which a lane flushes on volume: `window × input rate`, within the bounds. */
+  /**
+   * The record count at which a lane flushes on volume: `window × input rate`, within the bounds.
+   * Until a first second of arrivals has been measured it is `maxRecords`: the window decides.
+   */
   get volumeThreshold(): number {
+    if (!this.#rateKnown) return this.maxRecords;
     const expected = Math.ceil((this.window / 1000) * this.#rate);
     return Math.min(this.maxRecords, Math.max(this.minRecords, expected));
   }
@@ -176,7 +202,8 @@ export class AdaptiveController {
   arrived(records: number, now: number): void {
     if (this.#rateSince === undefined) {
       this.#rateSince = now;
-      this.#rateCount = records;
+      // The first arrivals open the first interval; counting them would overstate the rate.
+      this.#rateCount = 0;
       return;
     }
     this.#rateCount += records;
@@ -184,10 +211,10 @@ export class AdaptiveController {
     if (elapsed >= RATE_INTERVAL_MS) {
       const rate = (this.#rateCount * 1000) / elapsed;
       // Long gaps (a blocked scraper) count fully: the rate drops at once, then follows.
-      this.#rate =
-        this.#rate === 0
-          ? rate
-          : this.#rate + (rate - this.#rate) * Math.min(1, 0.5 * (elapsed / RATE_INTERVAL_MS));
+      this.#rate = this.#rateKnown
+        ? this.#rate + (rate - this.#rate) * Math.min(1, 0.5 * (elapsed / RATE_INTERVAL_MS))
+        : rate;
+      this.#rateKnown = true;
       this.#rateSince = now;
       this.#rateCount = 0;
     }
@@ -206,15 +233,20 @@ export class AdaptiveController {
   writeDone(rttMs: number, retried: boolean, hint: number | undefined): WindowChange | undefined {
     this.#lastRtt = rttMs;
     if (retried) {
+      this.#observeRtt(rttMs);
       this.#pressure += (1 - this.#pressure) * PRESSURE_ALPHA;
       return undefined; // already widened by the retries
     }
-    if (hint !== undefined && hint >= 0.5) return this.congested('backpressure-hint');
+    if (hint !== undefined && hint >= 0.5) {
+      this.#observeRtt(rttMs);
+      return this.congested('backpressure-hint');
+    }
     if (
       this.#rtt !== undefined &&
       this.#rttDev !== undefined &&
       rttMs > this.#rtt + this.#deviations * this.#rttDev &&
-      rttMs > this.#rtt * 1.1
+      // (and by more than a millisecond: a sub-millisecond history must not make 1 ms look slow)
+      rttMs > this.#rtt * 1.1 + 1
     ) {
       this.#observeRtt(rttMs);
       return this.congested('slow-write');
@@ -230,7 +262,9 @@ export class AdaptiveController {
     const from = this.window;
     const concurrencyFrom = Math.floor(this.concurrency);
     this.window = Math.min(this.maxWindow, this.window * this.#widen);
-    this.concurrency = Math.max(1, this.concurrency * 0.9);
+    // ×0.9, rounded down like ARC's integer limit (so 2 → 1 and 3 → 2, never below 1).
+    this.concurrency = Math.max(1, Math.floor(this.concurrency * 0.9));
+    this.#roundAcks = 0;
     this.#atLimit = false;
     return this.#change(from, concurrencyFrom, reason);
   }
@@ -240,9 +274,15 @@ export class AdaptiveController {
     const from = this.window;
     const concurrencyFrom = Math.floor(this.concurrency);
     this.window = Math.max(this.minWindow, this.window - this.#narrow);
-    // ARC: one more in flight when the limit was reached and round trips are not growing.
-    if (this.#atLimit && fast)
-      this.concurrency = Math.min(this.maxConcurrency, Math.floor(this.concurrency) + 1);
+    // ARC: one more in flight per healthy round trip at the limit. A round of `c` concurrent writes
+    // brings `c` acknowledgements, so the limit grows by one after `c` of them (as TCP's congestion
+    // avoidance does), and only once recent back-pressure has died down.
+    if (this.#atLimit && fast && this.#pressure < CALM) {
+      if (++this.#roundAcks >= this.concurrency) {
+        this.concurrency = Math.min(this.maxConcurrency, this.concurrency + 1);
+        this.#roundAcks = 0;
+      }
+    }
     this.#atLimit = false;
     return this.#change(from, concurrencyFrom, 'healthy');
   }

@@ -7,6 +7,12 @@ function checkChildren(name: string, children: Trigger[]): void {
   children.forEach((child, i) => {
     if (!isTrigger(child))
       throw invalidOptions(`triggers.${name}(): argument ${i + 1} is not a trigger`, { index: i });
+    if (child.mode === 'adaptive') {
+      throw invalidOptions(
+        `triggers.${name}(): argument ${i + 1} is an adaptive trigger, which must be used on its own (the runtime feeds its controller); give its caps as maxRecords and maxBytes instead`,
+        { index: i },
+      );
+    }
   });
 }
 
