@@ -254,6 +254,22 @@ const commandLine = (args: Args) =>
     ? 'npm run bench -- --quick'
     : `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 
+/**
+ * Rewrites RESULTS.md (or the quick file) from its current text with one section replaced; returns
+ * the path written.
+ */
+function replaceSection(args: Args, splice: (previous: string) => string): string {
+  const target = args.quick ? join(ROOT, 'bench/.out/RESULTS.quick.md') : join(ROOT, 'bench/RESULTS.md');
+  let previous = '';
+  try {
+    previous = readFileSync(join(ROOT, 'bench/RESULTS.md'), 'utf8');
+  } catch {
+    previous = '# microbatch benchmark results\n';
+  }
+  writeFileSync(target, splice(previous));
+  return target;
+}
+
 /** `--only transforms`: measures the transforms and replaces their section of RESULTS.md. */
 async function onlyTransforms(args: Args): Promise<void> {
   const date = new Date();
@@ -263,14 +279,7 @@ async function onlyTransforms(args: Args): Promise<void> {
   const outDir = join(ROOT, 'bench/.out');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'transforms.json'), `${JSON.stringify(tx, null, 2)}\n`);
-  const target = args.quick ? join(outDir, 'RESULTS.quick.md') : join(ROOT, 'bench/RESULTS.md');
-  let previous = '';
-  try {
-    previous = readFileSync(join(ROOT, 'bench/RESULTS.md'), 'utf8');
-  } catch {
-    previous = '# microbatch benchmark results\n';
-  }
-  writeFileSync(target, `${spliceTransforms(previous, section).trimEnd()}\n`);
+  const target = replaceSection(args, (previous) => `${spliceTransforms(previous, section).trimEnd()}\n`);
   log(`\nwrote ${target}`);
   log(
     `  ${tx.ratio >= TRANSFORMS_GOAL ? 'PASS' : 'FAIL'}  transforms ≥ ${TRANSFORMS_GOAL}× zod: ${tx.ratio.toFixed(2)}×`,
@@ -286,14 +295,7 @@ async function onlyAdaptive(args: Args): Promise<void> {
   const outDir = join(ROOT, 'bench/.out');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'adaptive.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const target = args.quick ? join(outDir, 'RESULTS.quick.md') : join(ROOT, 'bench/RESULTS.md');
-  let previous = '';
-  try {
-    previous = readFileSync(join(ROOT, 'bench/RESULTS.md'), 'utf8');
-  } catch {
-    previous = '# microbatch benchmark results\n';
-  }
-  writeFileSync(target, spliceSection(previous, ADAPTIVE_HEADING, section));
+  const target = replaceSection(args, (previous) => spliceSection(previous, ADAPTIVE_HEADING, section));
   log(`\nwrote ${target} and ${result.charts.join(', ')}`);
 }
 

@@ -6,7 +6,7 @@
  * seeded generator here.
  */
 import { estimateBytes, pipeline, pushSource, type Trigger, triggers } from '../../src/index.js';
-import { testClock } from '../../src/testing/index.js';
+import { seededRandom, testClock } from '../../src/testing/index.js';
 import { durationMs, phaseAt, producedBy, type Scenario, TICK_MS } from './scenarios.js';
 import { WAREHOUSE, type WarehouseModel, type WarehouseStats, warehouse } from './warehouse.js';
 
@@ -123,18 +123,6 @@ export interface RunResult {
   realMs: number;
 }
 
-/** mulberry32: a small seeded generator, so the retry jitter is the same in every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Nearest-rank quantile of sorted values. */
 const quantile = (sorted: Float64Array, q: number) =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
@@ -146,7 +134,7 @@ export async function simulate(
 ): Promise<RunResult> {
   const realStart = Date.now();
   // Retry jitter from a seeded generator: every run is the same run.
-  const random = seeded(0x5eed ^ scenario.name.length ^ (policy.name.charCodeAt(6) << 8));
+  const random = seededRandom(0x5eed ^ scenario.name.length ^ (policy.name.charCodeAt(6) << 8));
   return run(scenario, policy, model, realStart, random);
 }
 

@@ -11,4 +11,5 @@ export {
   sinkConformance,
 } from './conformance.js';
 export { type FlakyCall, type FlakySink, type FlakyStep, flakySink } from './flaky-sink.js';
+export { seededRandom } from './random.js';
 export { type ScriptedRecord, type ScriptedSource, scriptedSource } from './scripted-source.js';

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/testing/index.js';
 
 /**
  * Exactly-once with a real process: a worker runs fromJsonLines → jsonLinesSink with a
@@ -18,18 +19,6 @@ const KILLS = 20;
 // SIGKILL of the CLI would leave running.
 const tsx = createRequire(import.meta.url).resolve('tsx');
 const worker = join(import.meta.dirname, 'worker.ts');
-
-/** A small deterministic generator (mulberry32), so a failing run can be repeated from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function start(args: string[]): {
   child: ChildProcess;
@@ -61,7 +50,7 @@ describe('a real process killed with SIGKILL', () => {
 
   it(`ends with every one of ${RECORDS} records exactly once after ${KILLS} kills`, async () => {
     const seed = Number(process.env.MICROBATCH_CRASH_SEED ?? Date.now() % 2 ** 31);
-    const next = random(seed);
+    const next = seededRandom(seed);
     const dir = await mkdtemp(join(tmpdir(), 'mb-sigkill-'));
     dirs.push(dir);
     const input = join(dir, 'input.jsonl');
