@@ -38,6 +38,37 @@ async function failure(promise: Promise<void>): Promise<string> {
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** A dead letter standing for the record at `partition`/`offset`. */
+const letterAt = (partition: string, offset: number): DeadLetter => ({
+  reason: 'malformed',
+  details: { line: offset },
+  value: `raw ${offset}`,
+  cursor: { partition, offset },
+  pipeline: 'conformance',
+  batchId: 'conformance',
+  at: 0,
+});
+
+/** A temporary directory for a suite, and a fresh directory under it for each run of the kit. */
+function freshDirectories(prefix: string): { readonly current: string; reset(): void } {
+  let base = '';
+  let runs = 0;
+  const dirs = {
+    current: '',
+    reset: () => {
+      dirs.current = join(base, String(runs++));
+    },
+  };
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), prefix));
+    dirs.current = base;
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+  return dirs;
+}
+
 /** Every line of every final file in `dir` (temporary files start with '.'), parsed. */
 async function readJsonLines<T>(dir: string): Promise<T[]> {
   const rows: T[] = [];
@@ -75,53 +106,23 @@ describe('sinkConformance passes', () => {
   });
 
   describe('jsonLinesSink (a fresh directory per run)', () => {
-    let base: string;
-    beforeAll(async () => {
-      base = await mkdtemp(join(tmpdir(), 'mb-conformance-'));
-    });
-    afterAll(async () => {
-      await rm(base, { recursive: true, force: true });
-    });
-
+    const dirs = freshDirectories('mb-conformance-');
     it('passes', async () => {
-      let dir = base;
-      let runs = 0;
-      await sinkConformance(() => jsonLinesSink<ConformancePosition>({ dir }), {
-        reset: () => {
-          dir = join(base, String(runs++));
-        },
-        read: () => readJsonLines<ConformancePosition>(dir),
+      await sinkConformance(() => jsonLinesSink<ConformancePosition>({ dir: dirs.current }), {
+        reset: dirs.reset,
+        read: () => readJsonLines<ConformancePosition>(dirs.current),
         numRuns,
       });
     });
   });
 
   describe('jsonLinesDeadLetter (a fresh directory per run)', () => {
-    let base: string;
-    beforeAll(async () => {
-      base = await mkdtemp(join(tmpdir(), 'mb-conformance-dead-'));
-    });
-    afterAll(async () => {
-      await rm(base, { recursive: true, force: true });
-    });
-
+    const dirs = freshDirectories('mb-conformance-dead-');
     it('passes', async () => {
-      let dir = base;
-      let runs = 0;
-      await sinkConformance(() => jsonLinesDeadLetter({ dir }), {
-        reset: () => {
-          dir = join(base, String(runs++));
-        },
-        read: () => readJsonLines<DeadLetter>(dir),
-        record: (partition, offset): DeadLetter => ({
-          reason: 'malformed',
-          details: { line: offset },
-          value: `raw ${offset}`,
-          cursor: { partition, offset },
-          pipeline: 'conformance',
-          batchId: 'conformance',
-          at: 0,
-        }),
+      await sinkConformance(() => jsonLinesDeadLetter({ dir: dirs.current }), {
+        reset: dirs.reset,
+        read: () => readJsonLines<DeadLetter>(dirs.current),
+        record: letterAt,
         identify: (letter) => letter.cursor,
         numRuns,
       });
@@ -135,15 +136,7 @@ describe('sinkConformance passes', () => {
       reset: () => {
         sink = memoryDeadLetter();
       },
-      record: (partition, offset): DeadLetter => ({
-        reason: 'malformed',
-        details: null,
-        value: offset,
-        cursor: { partition, offset },
-        pipeline: 'conformance',
-        batchId: 'conformance',
-        at: 0,
-      }),
+      record: letterAt,
       identify: (letter) => letter.cursor,
       numRuns: 200,
       seed: 1,
