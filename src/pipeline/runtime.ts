@@ -17,7 +17,7 @@ import { type Duration, parseDuration, show } from '../core/units.js';
 import { type Bucket, bucketOf, toEventTime } from '../event-time/buckets.js';
 import type { ResolvedEventTime } from '../event-time/options.js';
 import { type LaneTime, Watermarks } from '../event-time/watermarks.js';
-import type { Sink, WriteResult } from '../sinks/types.js';
+import type { PartitionComplete, Sink, WriteResult } from '../sinks/types.js';
 import type { Source, SourceChunk, SourceReader, SourceRejection } from '../sources/types.js';
 import { applyTransforms, type TransformedBatch } from '../transforms/apply.js';
 import type { Transform } from '../transforms/types.js';
@@ -171,6 +171,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
   readonly #orderedWrites: boolean;
   readonly #keptDeadLetters: DeadLetter[] = [];
   readonly #eventTime: ResolvedEventTime | undefined;
+  /** The sink's `partitionComplete` calls, chained. */
+  #sinkNotices: Promise<void> = Promise.resolve();
   readonly #watermarks: Watermarks | undefined;
   /** Event-time partitions with records, by start; the last one looked up is cached. */
   readonly #buckets = new Map<number, OpenBucket>();
@@ -366,7 +368,15 @@ export class PipelineRuntime implements Pipeline<unknown> {
       throw this.#failOpen('MB_CHECKPOINT_FAILED', 'the checkpoint store could not be opened', error);
     }
     try {
-      await this.#sink.open?.(context);
+      const eventTime = this.#eventTime;
+      await this.#sink.open?.(
+        eventTime === undefined
+          ? context
+          : {
+              ...context,
+              eventTime: { partitionBy: eventTime.partitionBy, allowedLateness: eventTime.allowedLateness },
+            },
+      );
       await this.#deadLetter?.open?.(context);
     } catch (error) {
       throw this.#failOpen('MB_SINK_FAILED', 'the sink could not be opened', error);
@@ -446,6 +456,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     ) {
       if (this.#watermarks?.finish()) this.#checkBuckets();
     }
+    await this.#sinkNotices;
     await this.#closeAll();
     this.#disarm();
     if (this.#error === undefined && this.#sourceError !== undefined) this.#error = this.#sourceError;
@@ -1322,17 +1333,27 @@ export class PipelineRuntime implements Pipeline<unknown> {
       this.#buckets.delete(open.bucket.start);
       this.#completed.add(open.bucket.start);
       if (this.#lastBucket === open) this.#lastBucket = undefined;
-      this.#events.emit('partition-complete', {
-        bucket: open.bucket,
-        watermark,
-        records: open.records,
-        reopened: open.reopened,
-      });
+      const event = { bucket: open.bucket, watermark, records: open.records, reopened: open.reopened };
+      this.#events.emit('partition-complete', event);
+      if (this.#sink.partitionComplete !== undefined) this.#tellSink(event);
       this.#logger.debug(
         { pipeline: this.name, bucket: open.bucket.path, records: open.records },
         'event-time partition complete',
       );
     }
+  }
+
+  /** Hands a completed partition to the sink's hook, one call at a time (awaited before close). */
+  #tellSink(event: PartitionComplete): void {
+    const sink = this.#sink;
+    this.#sinkNotices = this.#sinkNotices
+      .then(() => sink.partitionComplete!(event))
+      .catch((error: unknown) => {
+        this.#logger.warn(
+          { pipeline: this.name, bucket: event.bucket.path, err: error },
+          'the sink failed to mark an event-time partition complete (its records are committed)',
+        );
+      });
   }
 
   // ─── memory ───────────────────────────────────────────────────────────────────────────────────

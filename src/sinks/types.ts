@@ -1,6 +1,7 @@
 import type { Batch } from '../core/batch.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import type { Bucket, BucketUnit } from '../event-time/buckets.js';
 
 /** What a write gets besides the batch. */
 export interface WriteOptions {
@@ -24,6 +25,24 @@ export interface SinkContext {
   readonly pipeline: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * The pipeline's event-time settings, when it has `.eventTime(…)`: a sink that lays out files by
+   * event time (the Parquet lake) partitions like the pipeline, so that `partitionComplete` matches
+   * its directories.
+   */
+  readonly eventTime?: { readonly partitionBy: BucketUnit; readonly allowedLateness: number };
+}
+
+/** What {@link Sink.partitionComplete} gets: the `partition-complete` event. */
+export interface PartitionComplete {
+  /** The event-time partition (path such as `dt=2026-11-25/hr=14`, start and end in ms). */
+  readonly bucket: Bucket;
+  /** The watermark that closed it (`Infinity` at the end of a finite source). */
+  readonly watermark: number;
+  /** Records of this run that landed in it. */
+  readonly records: number;
+  /** It was complete before and a late record landed in it since. */
+  readonly reopened: boolean;
 }
 
 /**
@@ -48,5 +67,12 @@ export interface Sink<T = unknown> {
    * (`MB_LEDGER_AHEAD`). Called once per partition per run, after `open()`.
    */
   committed?(partition: string): number | undefined | Promise<number | undefined>;
+  /**
+   * The watermark closed an event-time partition and every record in it is committed (the
+   * `partition-complete` event). Optional; a lake sink writes its `_SUCCESS` marker here. Calls are
+   * made one at a time, in the order partitions complete, and awaited before `close()`; a failure is
+   * logged as a warning (the data is already committed), not retried.
+   */
+  partitionComplete?(event: PartitionComplete): void | Promise<void>;
   close?(): void | Promise<void>;
 }

@@ -3,6 +3,7 @@ import type { DeadLetter } from '../../src/core/batch.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import type { PipelineEvents } from '../../src/pipeline/events.js';
 import { memorySink } from '../../src/sinks/memory.js';
+import type { Sink } from '../../src/sinks/types.js';
 import { fromIterable } from '../../src/sources/iterable.js';
 import { testClock } from '../../src/testing/clock.js';
 import { type ScriptedRecord, scriptedSource } from '../../src/testing/scripted-source.js';
@@ -235,6 +236,43 @@ describe('.eventTime()', () => {
       ['dt=2026-11-25/hr=14', 1, true],
       ['dt=2026-11-25/hr=16', 1, false],
     ]);
+  });
+
+  it("tells the sink's partitionComplete hook, one call at a time, and gives it the event-time settings", async () => {
+    const clock = testClock(T0);
+    const calls: string[] = [];
+    const contexts: unknown[] = [];
+    let busy = false;
+    const inner = memorySink<Ev>();
+    const sink: Sink<Ev> = {
+      kind: 'marking',
+      open: (context) => {
+        contexts.push(context.eventTime);
+      },
+      write: (batch, options) => inner.write(batch, options),
+      partitionComplete: async ({ bucket, records }) => {
+        expect(busy).toBe(false);
+        busy = true;
+        await Promise.resolve();
+        calls.push(`${bucket.path}:${records}`);
+        busy = false;
+        if (bucket.path.endsWith('hr=15')) throw new Error('disk full');
+      },
+    };
+    const report = await clock.runUntil(
+      pipeline({ name: 'hook', clock })
+        .source(
+          scriptedSource(clock, recs([0, 'a', 10 * MIN], [1_000, 'b', 70 * MIN], [2_000, 'c', 130 * MIN])),
+        )
+        .eventTime((r) => r.at, { partitionBy: 'hour', allowedLateness: '1m' })
+        .trigger(triggers.volume({ records: 1 }))
+        .sink(sink)
+        .build()
+        .run(),
+    );
+    expect(report.status).toBe('completed'); // a failed marker is a warning, not a failure
+    expect(calls).toEqual(['dt=2026-11-25/hr=14:1', 'dt=2026-11-25/hr=15:1', 'dt=2026-11-25/hr=16:1']);
+    expect(contexts).toEqual([{ partitionBy: 'hour', allowedLateness: MIN }]);
   });
 
   it('measures event time → commit latency', async () => {
