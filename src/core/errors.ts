@@ -30,6 +30,8 @@ export const ERROR_CODES = [
   'MB_LEDGER_AHEAD',
   /** The checkpoint store could not load or save a partition's state. */
   'MB_CHECKPOINT_FAILED',
+  /** A value does not fit its column when a batch is encoded (Parquet); the message names the field and the value. */
+  'MB_ENCODE_FAILED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
