@@ -8,12 +8,13 @@ export interface AtomicFiles {
    * directory, flushed to disk (`fsync`), then renamed over the final name, then the directory is
    * flushed so the rename itself survives a power loss. A reader sees the old file or the new one,
    * never a partial file. `data` may be a list of strings so that a file can be larger than the
-   * longest string V8 can hold. An aborted `signal` stops the write before the rename.
+   * longest string V8 can hold, or bytes (a Parquet file). An aborted `signal` stops the write
+   * before the rename.
    */
   write(
     stem: string,
     extension: string,
-    data: string | Iterable<string>,
+    data: string | Uint8Array | Iterable<string | Uint8Array>,
     signal?: AbortSignal,
   ): Promise<void>;
 }
@@ -35,8 +36,8 @@ export function atomicFiles(dir: string): AtomicFiles {
       try {
         // An aborted attempt (timeout, stop deadline) stops writing; the rename never happens.
         // Each writeFile() continues at the current position (see FileHandle.writeFile in Node's docs).
-        for (const piece of typeof data === 'string' ? [data] : data) {
-          await file.writeFile(piece, { encoding: 'utf8', signal });
+        for (const piece of typeof data === 'string' || data instanceof Uint8Array ? [data] : data) {
+          await file.writeFile(piece, typeof piece === 'string' ? { encoding: 'utf8', signal } : { signal });
         }
         await file.sync();
       } catch (error) {
@@ -57,7 +58,7 @@ export function atomicFiles(dir: string): AtomicFiles {
  * containing the file has also reached disk"); Windows cannot open a directory for it and does not
  * need it, so failing to open or sync the directory is not an error.
  */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
     handle = await open(dir, 'r');
