@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Starts a Kafka broker only when a test/integration/kafka file runs (docs/testing-with-kafka.md).
+    globalSetup: ['test/integration/kafka/setup.ts'],
   },
 });
