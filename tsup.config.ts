@@ -4,6 +4,9 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'testing/index': 'src/testing/index.ts',
+    'kafka/index': 'src/kafka/index.ts',
+    // The `microbatch` command; its `#!/usr/bin/env node` line comes from the source file.
+    cli: 'src/cli/main.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

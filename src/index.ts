@@ -19,6 +19,8 @@ export type { Logger, LogMethod } from './core/logger.js';
 export { estimateBytes } from './core/size.js';
 export { type Duration, parseDuration, parseSize, type Size } from './core/units.js';
 export * from './event-time/index.js';
+export * from './lake/index.js';
+export * from './parquet/index.js';
 export * from './pipeline/index.js';
 export * from './sinks/index.js';
 export * from './sources/index.js';

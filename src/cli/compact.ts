@@ -1,0 +1,239 @@
+import { readdir } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { MicrobatchError } from '../core/errors.js';
+import { formatBytes, parseCount, parseSize } from '../core/units.js';
+import { type CompactionProgress, type CompactionReport, compactLake } from '../lake/compact.js';
+import { COMPRESSIONS, type CompactionCompression } from '../lake/compact-parquet.js';
+import { tableRoot } from '../lake/paths.js';
+import { type CliIo, UsageError } from './io.js';
+
+/** The help text of `microbatch compact`. */
+export const COMPACT_USAGE = `Usage: microbatch compact <dir> [options]
+
+Rewrites the small Parquet files of a lake's closed partitions (those with _SUCCESS) into files
+of about --target-file-size, crash-safely (see docs/compaction.md).
+
+Options:
+  --table <name>              compact this table only (default: every table directory under <dir>)
+  --target-file-size <size>   output file size to aim at, e.g. 64MB, 1GiB (default: 128MB)
+  --min-input-files <n>       leave bins of fewer files alone, n >= 2 (default: 2)
+  --partition <path>          only this partition (and those below it), e.g. dt=2026-11-25/hr=14;
+                              repeat for several (default: every partition)
+  --compression <codec>       ${COMPRESSIONS.join(' | ')} (default: zstd)
+  --json                      print the reports as JSON on stdout
+  --help                      show this help
+
+Progress goes to stderr, the summary to stdout. Exit codes: 0 done, 1 failed (MB_* code), 2 usage.`;
+
+interface CompactArgs {
+  dir: string;
+  tables: string[] | undefined;
+  targetFileBytes: number;
+  minInputFiles: number;
+  partitions: string[] | undefined;
+  compression: CompactionCompression;
+  json: boolean;
+}
+
+function parse(argv: string[]): CompactArgs | 'help' {
+  let parsed: ReturnType<typeof parseCompactArgs>;
+  try {
+    parsed = parseCompactArgs(argv);
+  } catch (error) {
+    // parseArgs' own messages are clear ("Unknown option '--x'"); keep them, drop the stack.
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? 'compact needs the lake directory: microbatch compact <dir>'
+        : `compact takes one directory; got ${positionals.join(' ')}`,
+    );
+  }
+  const compression = (values.compression ?? 'zstd') as CompactionCompression;
+  if (!COMPRESSIONS.includes(compression)) {
+    throw new UsageError(
+      `--compression must be one of ${COMPRESSIONS.join(', ')}; got '${values.compression}'`,
+    );
+  }
+  return {
+    dir: positionals[0]!,
+    tables:
+      values.table === undefined
+        ? undefined
+        : [usage(() => tableRoot('.', values.table, '--table') && values.table!)],
+    targetFileBytes: usage(() =>
+      parseSize(sizeArg(values['target-file-size'] ?? '128MB'), '--target-file-size'),
+    ),
+    minInputFiles: usage(() =>
+      parseCount(
+        values['min-input-files'] === undefined ? 2 : Number(values['min-input-files']),
+        '--min-input-files',
+        { min: 2 },
+      ),
+    ),
+    partitions: values.partition,
+    compression,
+    json: values.json ?? false,
+  };
+}
+
+function parseCompactArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      table: { type: 'string' },
+      'target-file-size': { type: 'string' },
+      'min-input-files': { type: 'string' },
+      partition: { type: 'string', multiple: true },
+      compression: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+// A bare number on the command line is bytes, as in the API.
+const sizeArg = (text: string): string | number => (/^\d+$/.test(text.trim()) ? Number(text) : text);
+
+/** Runs `check`, turning its MB_INVALID_OPTIONS into a usage error (exit code 2). */
+function usage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (MicrobatchError.is(error, 'MB_INVALID_OPTIONS')) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** Every directory under `dir` whose name is a valid table name, sorted. */
+async function findTables(dir: string): Promise<string[]> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    throw new MicrobatchError(
+      'MB_INVALID_OPTIONS',
+      `compact: cannot read the lake directory ${dir}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const tables: string[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name.startsWith('.') || entry.name.startsWith('_')) continue;
+    try {
+      tableRoot(dir, entry.name, 'compact');
+      tables.push(entry.name);
+    } catch {
+      // Not a table name: not something the lake sink wrote.
+    }
+  }
+  if (tables.length === 0) {
+    throw new MicrobatchError('MB_INVALID_OPTIONS', `compact: no table directories under ${dir}`, {
+      details: { dir },
+    });
+  }
+  return tables.sort();
+}
+
+function progressLine(event: CompactionProgress): string | undefined {
+  const where = `${event.table} ${event.partition}`;
+  switch (event.action) {
+    case 'compacted':
+      return event.filesIn === event.filesOut
+        ? `${where}: nothing to compact (${event.filesIn} files)`
+        : `${where}: ${event.filesIn} files → ${event.filesOut}, ${formatBytes(event.bytesIn)} → ${formatBytes(event.bytesOut)}`;
+    case 'skipped-open':
+      return `${where}: open (no _SUCCESS), skipped`;
+    case 'recovered':
+      return `${where}: recovered an interrupted compaction (${event.reason})`;
+    case 'bin-skipped':
+      return `${where}: ${event.filesIn} files left alone: ${event.reason}`;
+  }
+}
+
+function summaryLine(
+  name: string,
+  r: Pick<
+    CompactionReport,
+    | 'filesBefore'
+    | 'filesAfter'
+    | 'bytesBefore'
+    | 'bytesAfter'
+    | 'rowsRewritten'
+    | 'partitionsScanned'
+    | 'partitionsSkippedOpen'
+    | 'recoveredIntents'
+    | 'skippedBins'
+  >,
+): string {
+  return (
+    `${name}: ${r.filesBefore} files → ${r.filesAfter}, ${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}, ` +
+    `${r.rowsRewritten} rows rewritten; ${r.partitionsScanned} closed partitions, ${r.partitionsSkippedOpen} open skipped` +
+    (r.recoveredIntents > 0 ? `, ${r.recoveredIntents} interrupted compactions recovered` : '') +
+    (r.skippedBins.length > 0 ? `, ${r.skippedBins.length} bins left alone (see above)` : '')
+  );
+}
+
+/** `microbatch compact …`; resolves with the exit code. */
+export async function compactCommand(argv: string[], io: CliIo): Promise<number> {
+  const args = parse(argv);
+  if (args === 'help') {
+    io.stdout(`${COMPACT_USAGE}\n`);
+    return 0;
+  }
+  const tables = args.tables ?? (await findTables(args.dir));
+  const reports: CompactionReport[] = [];
+  for (const table of tables) {
+    reports.push(
+      await compactLake({
+        dir: args.dir,
+        table,
+        targetFileBytes: args.targetFileBytes,
+        minInputFiles: args.minInputFiles,
+        ...(args.partitions === undefined ? {} : { partitions: args.partitions }),
+        compression: args.compression,
+        signal: io.signal,
+        onProgress: (event) => {
+          const line = progressLine(event);
+          if (line !== undefined) io.stderr(`${line}\n`);
+        },
+      }),
+    );
+  }
+  const total = {
+    filesBefore: sum(reports, 'filesBefore'),
+    filesAfter: sum(reports, 'filesAfter'),
+    bytesBefore: sum(reports, 'bytesBefore'),
+    bytesAfter: sum(reports, 'bytesAfter'),
+    rowsRewritten: sum(reports, 'rowsRewritten'),
+    partitionsScanned: sum(reports, 'partitionsScanned'),
+    partitionsSkippedOpen: sum(reports, 'partitionsSkippedOpen'),
+    recoveredIntents: sum(reports, 'recoveredIntents'),
+    skippedBins: reports.flatMap((r) => r.skippedBins),
+  };
+  if (args.json) io.stdout(`${JSON.stringify({ tables: reports, total }, null, 2)}\n`);
+  else {
+    for (const report of reports) io.stdout(`${summaryLine(report.table, report)}\n`);
+    if (reports.length > 1) io.stdout(`${summaryLine('total', total)}\n`);
+  }
+  return 0;
+}
+
+type NumericKey =
+  | 'filesBefore'
+  | 'filesAfter'
+  | 'bytesBefore'
+  | 'bytesAfter'
+  | 'rowsRewritten'
+  | 'partitionsScanned'
+  | 'partitionsSkippedOpen'
+  | 'recoveredIntents';
+const sum = (reports: readonly CompactionReport[], key: NumericKey) =>
+  reports.reduce((t, r) => t + r[key], 0);

@@ -1,0 +1,182 @@
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Batch } from '../core/batch.js';
+import { invalidOptions, MicrobatchError } from '../core/errors.js';
+import { show } from '../core/units.js';
+import { BUCKET_UNITS, type Bucket, type BucketUnit, bucketOf } from '../event-time/buckets.js';
+import {
+  type EncodeParquetOptions,
+  encodeColumns,
+  type ParquetSchemaInput,
+  resolveEncodeOptions,
+} from '../parquet/encode.js';
+import { parquetSchema } from '../parquet/schema.js';
+import { atomicFiles } from '../sinks/atomic-file.js';
+import type { Sink } from '../sinks/types.js';
+import { dataFileName, partitionPath, SUCCESS_MARKER, tableRoot } from './paths.js';
+
+/**
+ * A partition key function for {@link parquetLakeSink}: the Hive partition pairs of a record, in
+ * order, e.g. `(r) => ({ country: r.country })` → `country=FR/`. Keys are identifiers; values are
+ * strings or numbers and are percent-encoded into safe directory names.
+ */
+export type LakePartitionFn<T> = (record: T, eventTime: number) => Record<string, string | number>;
+
+/** Options of {@link parquetLakeSink}. */
+export interface ParquetLakeSinkOptions<T> extends EncodeParquetOptions {
+  /** The lake's root directory; created if missing. */
+  dir: string;
+  /** The table: files go under `<dir>/<table>/`. Letters, digits, `_`, `.`, `-`; at most 128 characters. */
+  table: string;
+  /** A zod object schema, explicit columns or a `parquetSchema(…)` result (see {@link parquetSchema}). */
+  schema: ParquetSchemaInput;
+  /**
+   * How records are laid out: an event-time unit (`dt=2026-11-25/hr=14/` for `'hour'`) or a
+   * function returning partition pairs. A unit must equal the pipeline's
+   * `.eventTime(…, { partitionBy })`; only with a unit does the sink write `_SUCCESS` markers.
+   * @default the pipeline's event-time unit, else 'hour'
+   */
+  partitionBy?: BucketUnit | LakePartitionFn<T>;
+}
+
+/**
+ * Writes each batch as Parquet files in a Hive-partitioned table on the local file system:
+ * `<dir>/<table>/<partition>/part-<batch.id>.parquet`, one file per partition the batch has records
+ * in. A record's partition comes from its event time (`batch.eventTimes[i]`, with
+ * `.eventTime(…)` on the pipeline; else the batch's `openedAt`, processing time), or from a
+ * `partitionBy` function. Files appear atomically and are named from the batch id, so writing a batch
+ * again (a retry, a replay after a crash) replaces them with the same content: one effect per batch.
+ * Every file of a batch is encoded before the first one is written, so a value that does not fit the
+ * schema (`MB_ENCODE_FAILED`) leaves nothing behind.
+ *
+ * When the pipeline's watermark closes an event-time partition, `partitionComplete` writes
+ * `<partition>/_SUCCESS`; a late record written into a closed partition deletes the marker first, and
+ * the pipeline marks the partition complete again later.
+ *
+ * There is no `committed()` ledger: compaction replaces part files, so a ledger read from file names
+ * could go backwards. Exactly-once comes from the checkpoint and the idempotent file names.
+ */
+export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>): Sink<T> {
+  const what = 'parquetLakeSink';
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOptions(`${what}(options): expected { dir, table, schema }; got ${show(options)}`);
+  }
+  const root = tableRoot(options.dir, options.table, what);
+  const where = `${what}(table '${options.table}')`;
+  const columns = parquetSchema(options.schema).columns;
+  const encoding = resolveEncodeOptions(options, where);
+  const partitionBy = options.partitionBy;
+  if (
+    partitionBy !== undefined &&
+    typeof partitionBy !== 'function' &&
+    !BUCKET_UNITS.includes(partitionBy as BucketUnit)
+  ) {
+    throw invalidOptions(
+      `${where}: partitionBy must be one of ${BUCKET_UNITS.join(', ')} or a function; got ${show(partitionBy)}`,
+      { option: 'partitionBy' },
+    );
+  }
+  let unit: BucketUnit | undefined = typeof partitionBy === 'string' ? partitionBy : undefined;
+  let pipeline = '';
+  let clock = { now: () => Date.now() };
+
+  /** The partition path of each record, grouped: path → indices into batch.records. */
+  function group(batch: Batch<T>): Map<string, number[]> {
+    const groups = new Map<string, number[]>();
+    const groupOf = (path: string) => {
+      let list = groups.get(path);
+      if (list === undefined) groups.set(path, (list = []));
+      return list;
+    };
+    // Records of a batch mostly share a bucket: it is reused while the times fall inside it.
+    let bucket: Bucket | undefined;
+    let members: number[] = [];
+    for (let i = 0; i < batch.records.length; i++) {
+      const time = batch.eventTimes?.[i] ?? batch.openedAt;
+      if (typeof partitionBy === 'function') {
+        groupOf(partitionPath(partitionBy(batch.records[i]!, time), where)).push(i);
+        continue;
+      }
+      if (bucket === undefined || time < bucket.start || time >= bucket.end) {
+        bucket = bucketOf(time, unit ?? 'hour');
+        members = groupOf(bucket.path);
+      }
+      members.push(i);
+    }
+    return groups;
+  }
+
+  return {
+    kind: 'parquet-lake',
+    open(context) {
+      pipeline = context.pipeline;
+      clock = context.clock;
+      const pipelineUnit = context.eventTime?.partitionBy;
+      if (typeof partitionBy === 'function') return;
+      if (partitionBy === undefined) unit = pipelineUnit ?? 'hour';
+      else if (pipelineUnit !== undefined && pipelineUnit !== partitionBy) {
+        throw invalidOptions(
+          `${where}: partitionBy '${partitionBy}' differs from the pipeline's event-time partitionBy '${pipelineUnit}'; the _SUCCESS markers would not match the directories (omit the sink's partitionBy to follow the pipeline)`,
+          { option: 'partitionBy' },
+        );
+      }
+    },
+    async write(batch, { signal }) {
+      const files: { path: string; bytes: Uint8Array }[] = [];
+      for (const [path, indices] of group(batch)) {
+        // The usual case, all records in one partition, encodes the batch's own array.
+        const whole = indices.length === batch.records.length;
+        const records = whole ? batch.records : indices.map((i) => batch.records[i]);
+        const rows = whole ? undefined : Int32Array.from(indices);
+        try {
+          files.push({ path, bytes: await encodeColumns(records, columns, encoding, rows) });
+        } catch (error) {
+          if (!MicrobatchError.is(error, 'MB_ENCODE_FAILED')) throw error;
+          throw new MicrobatchError('MB_ENCODE_FAILED', `${where}: batch ${batch.id}: ${error.message}`, {
+            cause: error,
+            details: { ...error.details, batch: batch.id, partition: path },
+          });
+        }
+      }
+      // One file at a time: the files of a batch are usually one or two, and sequential writes keep
+      // the order of the marker deletion and the rename obvious.
+      for (const { path, bytes } of files) {
+        if (signal.aborted) throw signal.reason;
+        const dir = join(root, path);
+        // A late record reopens a completed partition: the marker goes before the data lands, so a
+        // reader never sees `_SUCCESS` next to data it did not cover.
+        await rm(join(dir, SUCCESS_MARKER), { force: true });
+        await atomicFiles(dir).write(
+          dataFileName(batch.id).slice(0, -'.parquet'.length),
+          '.parquet',
+          bytes,
+          signal,
+        );
+      }
+    },
+    async partitionComplete(event) {
+      if (unit === undefined || typeof partitionBy === 'function') return;
+      const dir = join(root, event.bucket.path);
+      // No directory: no record of this run or an earlier one landed here; nothing to mark.
+      if (!(await exists(dir))) return;
+      const marker = {
+        pipeline,
+        // ms since the epoch; null when the end of a finite input closed the partition (Infinity).
+        watermark: Number.isFinite(event.watermark) ? event.watermark : null,
+        records: event.records,
+        completedAt: new Date(clock.now()).toISOString(),
+      };
+      await atomicFiles(dir).write(SUCCESS_MARKER, '', `${JSON.stringify(marker)}\n`);
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return false;
+    throw error;
+  }
+}

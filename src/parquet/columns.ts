@@ -1,0 +1,318 @@
+import type * as Arrow from 'apache-arrow';
+import { MicrobatchError } from '../core/errors.js';
+import { show } from '../core/units.js';
+import { toEventTime } from '../event-time/buckets.js';
+import type { ParquetColumn } from './schema.js';
+
+// Column builders: JS values → Arrow `Data`, built directly into typed arrays (REFERENCE.md §6:
+// apache-arrow's `vectorFromArray` is the bottleneck for strings). Every value is checked against
+// its column on the way; a misfit is `MB_ENCODE_FAILED` naming the column path, the row and the value.
+
+/** The apache-arrow module, loaded lazily by the encoder. */
+export type ArrowModule = typeof Arrow;
+
+/**
+ * A value inside a struct or list that is itself null: its children are written as placeholders
+ * (masked by the parent's validity), not checked, since there is nothing there.
+ */
+const ABSENT: unique symbol = Symbol('absent');
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+const TWO_32 = 2 ** 32;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+const encoder = new TextEncoder();
+
+/** The Arrow type of a column. */
+export function arrowType(A: ArrowModule, column: ParquetColumn): Arrow.DataType {
+  switch (column.type) {
+    case 'string':
+    case 'enum':
+      // An enum is written as Utf8 (not Arrow's Dictionary): every reader sees plain strings, and
+      // Parquet's own dictionary encoding already stores each distinct value once per page.
+      return new A.Utf8();
+    case 'float64':
+      return new A.Float64();
+    case 'int32':
+      return new A.Int32();
+    case 'int64':
+      return new A.Int64();
+    case 'boolean':
+      return new A.Bool();
+    case 'timestamp':
+      return new A.TimestampMillisecond('UTC');
+    case 'struct':
+      return new A.Struct(column.fields!.map((f) => arrowField(A, f)));
+    case 'list':
+      return new A.List(arrowField(A, column.items!));
+  }
+}
+
+/** The Arrow field of a column. */
+export function arrowField(A: ArrowModule, column: ParquetColumn): Arrow.Field {
+  return new A.Field(column.name, arrowType(A, column), column.nullable);
+}
+
+/** Where a value is: its column path, and (per value) the record row it came from. */
+interface Place {
+  readonly path: string;
+  /** `rows[i]` is the record row of value `i`; identity when absent (top-level columns). */
+  readonly rows: Int32Array | undefined;
+}
+
+/** Builds the Arrow data of one column from its values (`values[i]` for row i). */
+export function buildColumn(
+  A: ArrowModule,
+  column: ParquetColumn,
+  values: unknown[],
+  place: Place,
+): Arrow.Data {
+  const type = arrowType(A, column);
+  const n = values.length;
+  const validity = new Validity(n);
+  switch (column.type) {
+    case 'string':
+    case 'enum': {
+      const allowed = column.type === 'enum' ? new Set(column.values) : undefined;
+      const { data, valueOffsets } = buildUtf8(values, column, place, validity, allowed);
+      return A.makeData({ type: type as Arrow.Utf8, length: n, ...validity.parts(), data, valueOffsets });
+    }
+    case 'float64': {
+      const data = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v === 'number') data[i] = v;
+        else if (isNothing(v, column, place, i, validity)) data[i] = 0;
+        else misfit(column, place, i, 'a number', v);
+      }
+      return A.makeData({ type: type as Arrow.Float64, length: n, ...validity.parts(), data });
+    }
+    case 'int32': {
+      const data = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v === 'number' && (v | 0) === v) data[i] = v;
+        else if (isNothing(v, column, place, i, validity)) data[i] = 0;
+        else misfit(column, place, i, `an integer in [${INT32_MIN}, ${INT32_MAX}]`, v);
+      }
+      return A.makeData({ type: type as Arrow.Int32, length: n, ...validity.parts(), data });
+    }
+    case 'int64':
+    case 'timestamp': {
+      // Int64 values are written as two 32-bit words into the same buffer: converting every number
+      // to a BigInt costs more than the rest of the column. Arrow buffers are little-endian, as is
+      // every platform Node runs on.
+      const data = new BigInt64Array(n);
+      const words = new Int32Array(data.buffer);
+      const isTime = column.type === 'timestamp';
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        let ms: number | undefined;
+        if (isTime) {
+          ms = typeof v === 'number' ? (Number.isFinite(v) ? Math.floor(v) : undefined) : toEventTime(v);
+        } else if (typeof v === 'number') {
+          ms = Number.isSafeInteger(v) ? v : undefined;
+        } else if (typeof v === 'bigint') {
+          if (v >= INT64_MIN && v <= INT64_MAX) {
+            data[i] = v;
+            continue;
+          }
+        }
+        if (ms !== undefined) {
+          const high = Math.floor(ms / TWO_32);
+          words[2 * i] = ms - high * TWO_32;
+          words[2 * i + 1] = high;
+        } else if (!isNothing(v, column, place, i, validity)) {
+          misfit(
+            column,
+            place,
+            i,
+            isTime
+              ? 'a Date, an ISO 8601 string or ms since the epoch'
+              : 'a safe integer or a bigint in int64 range',
+            v,
+          );
+        }
+      }
+      return A.makeData({ type: type as Arrow.Int64, length: n, ...validity.parts(), data });
+    }
+    case 'boolean': {
+      const data = new Uint8Array((n + 7) >> 3);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v === true) data[i >> 3]! |= 1 << (i & 7);
+        else if (v !== false && !isNothing(v, column, place, i, validity))
+          misfit(column, place, i, 'a boolean', v);
+      }
+      return A.makeData({ type: type as Arrow.Bool, length: n, ...validity.parts(), data });
+    }
+    case 'struct': {
+      const fields = column.fields!;
+      const children: unknown[][] = fields.map(() => new Array(n));
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        const present = typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+        if (!present && !isNothing(v, column, place, i, validity)) misfit(column, place, i, 'an object', v);
+        for (let f = 0; f < fields.length; f++) {
+          children[f]![i] = present ? (v as Record<string, unknown>)[fields[f]!.name] : ABSENT;
+        }
+      }
+      const data = fields.map((field, f) =>
+        buildColumn(A, field, children[f]!, { path: `${place.path}.${field.name}`, rows: place.rows }),
+      );
+      return A.makeData({ type: type as Arrow.Struct, length: n, ...validity.parts(), children: data });
+    }
+    case 'list': {
+      const valueOffsets = new Int32Array(n + 1);
+      const items: unknown[] = [];
+      const itemRows: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (Array.isArray(v)) {
+          const row = place.rows === undefined ? i : place.rows[i]!;
+          for (const item of v) {
+            items.push(item);
+            itemRows.push(row);
+          }
+        } else if (!isNothing(v, column, place, i, validity)) {
+          misfit(column, place, i, 'an array', v);
+        }
+        valueOffsets[i + 1] = items.length;
+      }
+      const child = buildColumn(A, column.items!, items, {
+        path: `${place.path}[]`,
+        rows: Int32Array.from(itemRows),
+      });
+      return A.makeData({ type: type as Arrow.List, length: n, ...validity.parts(), valueOffsets, child });
+    }
+  }
+}
+
+/** The validity bitmap, allocated on the first null (a column without nulls needs none). */
+class Validity {
+  bitmap: Uint8Array | undefined;
+  nullCount = 0;
+  constructor(readonly length: number) {}
+
+  setNull(i: number): void {
+    this.bitmap ??= new Uint8Array((this.length + 7) >> 3).fill(0xff);
+    this.bitmap[i >> 3]! &= ~(1 << (i & 7));
+    this.nullCount++;
+  }
+
+  parts(): { nullCount: number; nullBitmap?: Uint8Array } {
+    return this.bitmap === undefined
+      ? { nullCount: 0 }
+      : { nullCount: this.nullCount, nullBitmap: this.bitmap };
+  }
+}
+
+/**
+ * True when `v` is no value (null, undefined, or inside a null parent), recording a null where the
+ * column allows it; throws for a missing value of a non-nullable column. False for any other value.
+ */
+function isNothing(v: unknown, column: ParquetColumn, place: Place, i: number, validity: Validity): boolean {
+  if (v === ABSENT) return true; // a placeholder, masked by the parent's null
+  if (v !== null && v !== undefined) return false;
+  if (!column.nullable)
+    misfit(column, place, i, describeType(column), v, v === undefined ? ' (missing)' : '');
+  validity.setNull(i);
+  return true;
+}
+
+function describeType(column: ParquetColumn): string {
+  switch (column.type) {
+    case 'string':
+      return 'a string';
+    case 'enum':
+      return `one of ${column.values!.map((v) => `'${v}'`).join(', ')}`;
+    case 'float64':
+      return 'a number';
+    case 'int32':
+      return 'an int32';
+    case 'int64':
+      return 'an int64';
+    case 'boolean':
+      return 'a boolean';
+    case 'timestamp':
+      return 'a timestamp';
+    case 'struct':
+      return 'an object';
+    case 'list':
+      return 'an array';
+  }
+}
+
+function misfit(
+  column: ParquetColumn,
+  place: Place,
+  i: number,
+  expected: string,
+  value: unknown,
+  note = '',
+): never {
+  const row = place.rows === undefined ? i : place.rows[i]!;
+  throw new MicrobatchError(
+    'MB_ENCODE_FAILED',
+    `column '${place.path}' (${column.type}) at row ${row}: expected ${expected}, got ${describeValue(value)}${note}`,
+    { details: { column: place.path, type: column.type, row } },
+  );
+}
+
+/** `show` for values, but with the kind of object: `a Date`, `an array of 3`. */
+function describeValue(value: unknown): string {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : 'a Date';
+  return show(value);
+}
+
+/** Utf8 data: every string's UTF-8 bytes in one buffer, with Int32 offsets. */
+function buildUtf8(
+  values: unknown[],
+  column: ParquetColumn,
+  place: Place,
+  validity: Validity,
+  allowed: Set<string> | undefined,
+): { data: Uint8Array; valueOffsets: Int32Array } {
+  const n = values.length;
+  const valueOffsets = new Int32Array(n + 1);
+  let bytes: Uint8Array = new Uint8Array(Math.max(1024, n * 16));
+  let end = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (typeof v === 'string' && (allowed === undefined || allowed.has(v))) {
+      const length = v.length;
+      // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+      if (end + length * 3 > bytes.length) bytes = grow(bytes, end + length * 3, place);
+      // Short ASCII strings are copied by hand: cheaper than a subarray and a call to encodeInto.
+      let j = 0;
+      if (length <= 64) {
+        for (; j < length; j++) {
+          const code = v.charCodeAt(j);
+          if (code >= 0x80) break;
+          bytes[end + j] = code;
+        }
+      }
+      end += j === length ? length : encoder.encodeInto(v, bytes.subarray(end)).written;
+    } else if (!isNothing(v, column, place, i, validity)) {
+      misfit(column, place, i, describeType(column), v);
+    }
+    valueOffsets[i + 1] = end;
+  }
+  return { data: bytes.subarray(0, end), valueOffsets };
+}
+
+function grow(bytes: Uint8Array, needed: number, place: Place): Uint8Array {
+  // Utf8 offsets are Int32: a column of one batch holds at most 2 GiB of text.
+  if (needed > INT32_MAX) {
+    throw new MicrobatchError(
+      'MB_ENCODE_FAILED',
+      `column '${place.path}' (string): more than 2 GiB of text in one batch; cap the batch size (trigger maxBytes)`,
+      { details: { column: place.path } },
+    );
+  }
+  const next = new Uint8Array(Math.min(INT32_MAX, Math.max(needed, bytes.length * 2)));
+  next.set(bytes);
+  return next;
+}
