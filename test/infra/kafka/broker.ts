@@ -240,6 +240,9 @@ function serverProperties(logDir: string, port: number, controllerPort: number):
     'transaction.state.log.num.partitions=3',
     // Tests start consumers one after another; the default 3 s delay only slows every join.
     'group.initial.rebalance.delay.ms=0',
+    // Crash tests restart killed consumers: a member is evicted after its session timeout, which the
+    // broker otherwise floors at 6 s.
+    'group.min.session.timeout.ms=1000',
     // A topic must exist because a test created it, never because a client asked for it.
     'auto.create.topics.enable=false',
     'num.partitions=1',
@@ -259,8 +262,10 @@ function jvmArgs(libs: string): string[] {
 }
 
 async function formatStorage(libs: string, propertiesFile: string): Promise<void> {
-  // A cluster id is a UUID written as 22 characters of unpadded base64url.
-  const clusterId = randomBytes(16).toString('base64url');
+  // A cluster id is a UUID written as 22 characters of unpadded base64url. One starting with '-' would
+  // be read by StorageTool as an option, so draw again (1 time in 64).
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   const result = spawnSync(
     'java',
     [
