@@ -13,6 +13,11 @@
  * docs/adaptive-{steady,burst,trickle}.svg (`--quick`: under bench/.out/). `--only adaptive` runs just
  * that and replaces its section of RESULTS.md.
  *
+ * Then the Parquet encoder and lake sink (bench/parquet), lake compaction (bench/compaction) and the
+ * Kafka source against a hand-written kafkajs loop on a real broker (bench/kafka, which starts its own
+ * broker from the Maven jars unless MICROBATCH_KAFKA_BROKERS is set), each in its own section;
+ * `--only parquet|compaction|kafka` runs one and replaces its section.
+ *
  * `--quick` (1 run of 200,000 records, 3 s of trickle) writes bench/.out/RESULTS.quick.md instead,
  * for checking the harness; the goals are only judged on the full workload. Raw results go to
  * bench/.out/results.json; `--rerender` rewrites RESULTS.md from them (after editing the preamble).
@@ -22,6 +27,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { ADAPTIVE_HEADING, adaptiveSection } from './adaptive/report.js';
 import type { AdaptiveResult } from './adaptive/run.js';
+import { COMPACTION_HEADING, compactionBench } from './compaction/bench.js';
+import { KAFKA_HEADING, kafkaBench } from './kafka/bench.js';
 import { ROOT, runWorker } from './lib/child.js';
 import {
   type ResultsInput,
@@ -43,8 +50,27 @@ import {
   type Variant,
 } from './lib/types.js';
 import { LATENESS_SECONDS, type Mode, RECORDS } from './lib/workload.js';
+import { PARQUET_HEADING, parquetBench } from './parquet/bench.js';
 
-const USAGE = 'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive]';
+const USAGE =
+  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka]';
+
+/**
+ * The benchmarks of issues 6 and 7, each with its own section of RESULTS.md: the full run appends
+ * them after the rest; `--only <name>` runs one and replaces its section.
+ */
+interface SectionBench {
+  heading: string;
+  run: (
+    quick: boolean,
+  ) => Promise<{ section: string[]; goals: { goal: string; value: string; pass: boolean }[] }>;
+}
+const SECTIONS = {
+  parquet: { heading: PARQUET_HEADING, run: (quick) => parquetBench({ quick }) },
+  compaction: { heading: COMPACTION_HEADING, run: (quick) => compactionBench({ quick }) },
+  kafka: { heading: KAFKA_HEADING, run: (quick) => kafkaBench({ quick }) },
+} satisfies Record<string, SectionBench>;
+type SectionName = keyof typeof SECTIONS;
 
 interface Args {
   runs: number;
@@ -57,6 +83,8 @@ interface Args {
   onlyTransforms: boolean;
   /** Run only the adaptive simulation and replace its section of RESULTS.md. */
   onlyAdaptive: boolean;
+  /** Run only this section's benchmark (parquet, compaction, kafka) and replace its section. */
+  onlySection?: SectionName;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -86,6 +114,8 @@ function parseArgs(argv: string[]): Args {
     } else if (flag === '--only' && argv[i + 1] === 'adaptive') {
       args.onlyAdaptive = true;
       i++;
+    } else if (flag === '--only' && (argv[i + 1] ?? '') in SECTIONS) {
+      args.onlySection = argv[++i] as SectionName;
     } else throw new Error(`unknown option ${flag}; usage: ${USAGE}`);
   }
   if (args.quick) Object.assign(args, { runs: 1, records: 200_000, latenessSeconds: 3 });
@@ -286,6 +316,19 @@ async function onlyTransforms(args: Args): Promise<void> {
   );
 }
 
+/** Runs one section benchmark and splices its section into `target` (RESULTS.md or the quick copy). */
+async function runSection(args: Args, name: SectionName, target?: string): Promise<string> {
+  const { heading, run } = SECTIONS[name];
+  log(`\n${name} benchmark${args.quick ? ' (quick)' : ''}`);
+  const { section, goals } = await run(args.quick);
+  let written = target;
+  if (written === undefined)
+    written = replaceSection(args, (previous) => spliceSection(previous, heading, section));
+  else writeFileSync(written, spliceSection(readFileSync(written, 'utf8'), heading, section));
+  for (const row of goals) log(`  ${row.pass ? 'PASS' : 'FAIL'}  ${row.goal}: ${row.value}`);
+  return written;
+}
+
 /** `--only adaptive`: runs the simulation and replaces its section of RESULTS.md. */
 async function onlyAdaptive(args: Args): Promise<void> {
   const date = new Date();
@@ -327,6 +370,10 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.onlyTransforms) return onlyTransforms(args);
   if (args.onlyAdaptive) return onlyAdaptive(args);
+  if (args.onlySection !== undefined) {
+    log(`\nwrote ${await runSection(args, args.onlySection)}`);
+    return;
+  }
   const outDir = join(ROOT, 'bench/.out');
   const json = join(outDir, args.quick ? 'results.quick.json' : 'results.json');
   let input: ResultsInput;
@@ -348,8 +395,11 @@ async function main(): Promise<void> {
     // First run: the default preamble is used.
   }
   writeFileSync(target, renderResults(previous, input));
-  log(`\nwrote ${target}`);
   for (const row of input.goals) log(`  ${row.pass ? 'PASS' : 'FAIL'}  ${row.goal}: ${row.measured}`);
+  // The Parquet, compaction and Kafka sections keep their own tables and goals.
+  if (!args.rerender)
+    for (const name of Object.keys(SECTIONS) as SectionName[]) await runSection(args, name, target);
+  log(`\nwrote ${target}`);
 }
 
 main().catch((error: unknown) => {

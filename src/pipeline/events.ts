@@ -35,6 +35,12 @@ export interface PipelineEvents {
   pause: { heldBytes: number; budgetBytes: number; inFlight: number };
   /** Reading resumed. */
   resume: { heldBytes: number; budgetBytes: number; pausedMs: number };
+  /**
+   * The source gave up partitions (`SourceContext.revoke`, a Kafka rebalance): `committed` ones had
+   * everything committed first; `handedOver` ones had records left uncommitted, which the next owner
+   * reads again.
+   */
+  revoke: { committed: string[]; handedOver: { partition: string; records: number }[] };
   /** The pipeline changed status. */
   status: { from: PipelineStatus; to: PipelineStatus };
   /**

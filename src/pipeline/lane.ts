@@ -47,6 +47,8 @@ export class Lane<T> implements LaneState {
   replay: { readonly firstOffset: number; readonly lastOffset: number } | undefined;
   /** The lane's event-time clock, with `.eventTime()`. */
   time: LaneTime | undefined;
+  /** The source gave the partition up: the lane is forgotten and takes no more records. */
+  revoked = false;
 
   constructor(partition: string) {
     this.partition = partition;

@@ -39,8 +39,8 @@ export interface UndeliveredRange {
 }
 
 /**
- * Record counts; `in = written + deadLettered + duplicates + filtered + droppedLate + undelivered`
- * once settled.
+ * Record counts; `in = written + deadLettered + duplicates + filtered + droppedLate + undelivered +
+ * handedOver` once settled.
  */
 export interface RecordCounts {
   /** Records read from the source (decodable or not), not counting `skipped` ones. */
@@ -53,6 +53,12 @@ export interface RecordCounts {
   droppedLate: number;
   /** Records read but neither written nor dead-lettered (see `undelivered` ranges). */
   undelivered: number;
+  /**
+   * Records of partitions the source gave up (a Kafka rebalance moved them to another worker)
+   * before they were committed: the partition's next owner reads them again. See
+   * `SourceContext.revoke`.
+   */
+  handedOver: number;
   /**
    * Records the source delivered again that the sink's ledger says it already holds (a run without
    * a durable checkpoint, see docs/exactly-once.md): dropped on arrival, not part of `in`.

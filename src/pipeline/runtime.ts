@@ -18,7 +18,14 @@ import { type Bucket, bucketOf, toEventTime } from '../event-time/buckets.js';
 import type { ResolvedEventTime } from '../event-time/options.js';
 import { type LaneTime, Watermarks } from '../event-time/watermarks.js';
 import type { PartitionComplete, Sink, WriteResult } from '../sinks/types.js';
-import type { Source, SourceChunk, SourceReader, SourceRejection } from '../sources/types.js';
+import type {
+  RevokeOptions,
+  RevokeResult,
+  Source,
+  SourceChunk,
+  SourceReader,
+  SourceRejection,
+} from '../sources/types.js';
 import { applyTransforms, type TransformedBatch } from '../transforms/apply.js';
 import type { Transform } from '../transforms/types.js';
 import { type AdaptiveController, isAdaptive, type WindowChange } from '../triggers/adaptive.js';
@@ -110,6 +117,10 @@ interface Entry {
   count: number;
   written: boolean;
   failed: boolean;
+  /** Dead letters of this entry already counted (they were stored before the batch was written). */
+  deadCounted: number;
+  /** Its partition was revoked before it was written or committed: nothing of it counts or commits. */
+  handedOver: boolean;
 }
 
 /** Commit order of one partition: entries in cut order; commits go up to the first unwritten one. */
@@ -134,6 +145,8 @@ interface Track {
   saving: Promise<void> | undefined;
   /** With a ledger the runtime relies on, writes of a partition go one at a time: the last one. */
   lastWrite: Promise<void> | undefined;
+  /** The source gave the partition up: the track is forgotten and commits nothing more. */
+  revoked: boolean;
 }
 
 const SAMPLE_EVERY = 64;
@@ -162,6 +175,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
   readonly #checkpoint: CheckpointStore | undefined;
   /** Partition states loaded from the checkpoint store, once each. */
   readonly #states = new Map<string, Promise<PartitionCheckpoint | undefined>>();
+  /** Counts calls of `revoke`; `#revokedAt` holds the count at each partition's last revocation. */
+  #revokeSerial = 0;
+  /** A chunk that arrived before its partition was revoked belongs to the ownership that ended. */
+  readonly #revokedAt = new Map<string, number>();
   /** A partition's first chunk waits for its checkpoint state and the sink's ledger. */
   readonly #preparePartitions: boolean;
   /**
@@ -250,6 +267,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     skipped: 0,
     late: 0,
     droppedLate: 0,
+    handedOver: 0,
   };
   readonly #rejected: Partial<Record<RejectReason, number>> = {};
   readonly #batchesByReason: Partial<Record<FlushReason, number>> = {};
@@ -386,6 +404,12 @@ export class PipelineRuntime implements Pipeline<unknown> {
         ...context,
         signal: this.#sourceAbort.signal,
         resumeAfter: async (partition: string) => (await this.#loadState(String(partition)))?.committed,
+        resumeAt: async (partition: string) => {
+          const state = await this.#loadState(String(partition));
+          if (state === undefined) return undefined;
+          return state.committed !== undefined ? state.committed + 1 : state.plans[0]?.firstOffset;
+        },
+        revoke: (partitions: readonly string[], options?: RevokeOptions) => this.#revoke(partitions, options),
       });
     } catch (error) {
       throw this.#failOpen('MB_SOURCE_FAILED', 'the source could not be opened', error);
@@ -548,6 +572,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     let syncRecords = 0;
     try {
       while (!this.#halted) {
+        // When the chunk arrived, in revocations: compared with its partition's last one below.
+        let arrival = this.#revokeSerial;
         let result = reader.read();
         if (result !== null && typeof (result as Promise<unknown>).then === 'function') {
           syncRecords = 0;
@@ -556,7 +582,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
           const pending = result as Promise<SourceChunk<unknown> | null>;
           result = await new Promise<SourceChunk<unknown> | null>((resolve, reject) => {
             this.#interruptRead = () => resolve(null);
-            pending.then(resolve, reject);
+            pending.then((chunk) => {
+              arrival = this.#revokeSerial;
+              resolve(chunk);
+            }, reject);
           });
           this.#interruptRead = undefined;
         } else if (syncRecords >= SYNC_RECORDS_PER_TURN) {
@@ -574,6 +603,19 @@ export class PipelineRuntime implements Pipeline<unknown> {
         if (this.#preparePartitions && !this.#tracks.has(String(chunk.partition))) {
           await this.#preparePartition(String(chunk.partition));
           if (this.#halted) return;
+        }
+        if (this.#revokedAt.size > 0 && (this.#revokedAt.get(String(chunk.partition)) ?? -1) > arrival) {
+          // Handed over before the source revoked its partition, taken after: the next owner reads
+          // it again. (A track set up for it meanwhile came from the state of before the revocation.)
+          const partition = String(chunk.partition);
+          if (!this.#lanes.has(partition)) {
+            this.#tracks.delete(partition);
+            this.#states.delete(partition);
+          }
+          const records = chunk.values.length + (chunk.rejected?.length ?? 0);
+          this.#counts.in += records;
+          this.#counts.handedOver += records;
+          continue;
         }
         syncRecords += chunk.values.length;
         const waiting = this.#ingest(chunk);
@@ -909,6 +951,106 @@ export class PipelineRuntime implements Pipeline<unknown> {
     }
   }
 
+  // ─── partition ownership ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * `SourceContext.revoke`: flushes and commits the partitions within the deadline if one is given,
+   * then forgets them. With no deadline the partitions are forgotten before this returns its
+   * promise, so a commit of theirs that fails right after is already known not to matter.
+   */
+  async #revoke(partitions: readonly string[], options: RevokeOptions = {}): Promise<RevokeResult> {
+    const deadline = parseDuration(options.deadline ?? 0, `pipeline '${this.name}': revoke({ deadline })`, {
+      allowZero: true,
+    });
+    const names = [...new Set(Array.from(partitions, String))];
+    if (deadline > 0 && !this.#halted && this.#error === undefined) {
+      for (const name of names) {
+        const lane = this.#lanes.get(name);
+        // A lane refilling a plan is cut only at the plan's end: the next owner replays it whole.
+        if (lane !== undefined && lane.replay === undefined) this.#cut(lane, 'revoke');
+      }
+      let expired = false;
+      const timer = this.#clock.setTimeout(() => {
+        expired = true;
+        this.#wakeIdle();
+      }, deadline);
+      try {
+        while (!expired && this.#error === undefined && names.some((name) => this.#holds(name))) {
+          await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+        }
+      } finally {
+        this.#clock.clearTimeout(timer);
+      }
+    }
+    return this.#forget(names);
+  }
+
+  /** Whether the pipeline still holds uncommitted records of `partition`. */
+  #holds(partition: string): boolean {
+    const lane = this.#lanes.get(partition);
+    return (lane !== undefined && !lane.empty) || (this.#tracks.get(partition)?.entries.length ?? 0) > 0;
+  }
+
+  /**
+   * Forgets partitions the source gave up: what they hold uncommitted is counted as handed over
+   * (its memory released, its writes no longer counted or committed), and their lane, commit order
+   * and checkpoint state are dropped so that a later assignment loads them afresh.
+   */
+  #forget(names: string[]): RevokeResult {
+    const result: RevokeResult = { committed: [], handedOver: [] };
+    this.#revokeSerial++;
+    for (const name of names) {
+      const lane = this.#lanes.get(name);
+      const track = this.#tracks.get(name);
+      this.#revokedAt.set(name, this.#revokeSerial);
+      if (lane === undefined && track === undefined && !this.#states.has(name)) {
+        result.committed.push(name); // nothing held: nothing to hand over
+        continue;
+      }
+      let records = 0;
+      if (lane !== undefined) {
+        lane.revoked = true;
+        if (!lane.empty) {
+          records += lane.records + lane.rejected.length;
+          this.#release(lane.heldBytes);
+          lane.reset();
+        }
+        this.#lanes.delete(name);
+      }
+      if (track !== undefined) {
+        track.revoked = true;
+        for (const entry of track.entries) {
+          if (!entry.written && !entry.handedOver) {
+            records += entry.count - entry.deadCounted;
+            this.#inFlight.batches--;
+            this.#inFlight.records -= entry.count;
+            this.#inFlight.bytes -= entry.heldBytes;
+            this.#release(entry.heldBytes);
+          }
+          entry.handedOver = true;
+          this.#pending--;
+        }
+        track.entries = [];
+        this.#tracks.delete(name);
+      }
+      this.#states.delete(name);
+      // Event-time partitions no longer wait for this partition's commits: its next owner's do.
+      for (const open of this.#buckets.values()) open.offsets.delete(name);
+      this.#counts.handedOver += records;
+      if (records > 0) result.handedOver.push({ partition: name, records });
+      else result.committed.push(name);
+    }
+    if (this.#buckets.size > 0) this.#checkBuckets();
+    this.#arm();
+    this.#wakeIdle();
+    this.#events.emit('revoke', result);
+    this.#logger.info(
+      { pipeline: this.name, committed: result.committed, handedOver: result.handedOver },
+      'partitions revoked',
+    );
+    return result;
+  }
+
   // ─── checkpoint ───────────────────────────────────────────────────────────────────────────────
 
   /** Saves the partition's plans and committed offset; resolves once a save that includes them is durable. */
@@ -920,7 +1062,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   async #flushState(track: Track, entry: Entry): Promise<void> {
     try {
-      while (track.dirty) {
+      // A revoked track saves nothing more: the partition may already be someone else's (or ours
+      // again, under a new track), and an old state landing now would move its checkpoint back.
+      while (track.dirty && !track.revoked) {
         track.dirty = false;
         const state: PartitionCheckpoint = {
           ...(track.committed !== undefined && { committed: track.committed }),
@@ -932,7 +1076,10 @@ export class PipelineRuntime implements Pipeline<unknown> {
             'MB_CHECKPOINT_FAILED',
             `checkpoint save of partition '${track.partition}'`,
           ),
-          () => this.#checkpoint!.save(track.partition, state),
+          () => {
+            if (track.revoked) throw revokedTrack(track.partition);
+            return this.#checkpoint!.save(track.partition, state);
+          },
         );
       }
     } finally {
@@ -951,6 +1098,13 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const { values } = chunk;
     for (;;) {
       await this.#makeRoom(position.need);
+      if (lane.revoked) {
+        // The partition was revoked while the rest waited for room: the next owner reads it again.
+        const left = values.length - position.value + rejected.length - position.reject;
+        this.#counts.in += left;
+        this.#counts.handedOver += left;
+        return;
+      }
       if (this.#halted) {
         // Halted mid-chunk: the rest was read but is not taken; it stays uncommitted.
         const left = values.length - position.value + rejected.length - position.reject;
@@ -1491,6 +1645,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
       count: lane.records + lane.rejected.length,
       written: false,
       failed: false,
+      deadCounted: 0,
+      handedOver: false,
     };
     lane.reset();
     const track = this.#tracks.get(batch.partition)!;
@@ -1528,7 +1684,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   /** Transforms, writes the batch and its dead letters, then lets the partition commit. */
   async #deliver(entry: Entry): Promise<void> {
-    if (this.#error !== undefined || this.#writeAbort.signal.aborted) return;
+    if (this.#error !== undefined || this.#writeAbort.signal.aborted || entry.handedOver) return;
     const started = this.#clock.now();
     const track = this.#tracks.get(entry.batch.partition)!;
     let previousWrite: Promise<void> | undefined;
@@ -1542,7 +1698,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     try {
       // Write-ahead: the batch's range is durable before its first write attempt.
       if (this.#checkpoint !== undefined) await this.#saveState(track, entry);
-      if (this.#error !== undefined || this.#writeAbort.signal.aborted) return;
+      if (this.#error !== undefined || this.#writeAbort.signal.aborted || entry.handedOver) return;
       const out = await this.#transform(entry);
       let attempts = 0;
       if (previousWrite !== undefined) await previousWrite;
@@ -1550,6 +1706,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
       // differently (lateness is judged again) — and a sink that already holds the batch id ignores
       // the rewrite, so the record must already be in the dead-letter sink, not lost between them.
       if (out.deadLetters.length > 0) await this.#writeDeadLetters(entry, out.deadLetters);
+      // Revoked meanwhile: a write started now could not be committed and may no longer be planned.
+      if (entry.handedOver) return;
       if (out.batch.records.length > 0) {
         let attemptStarted = this.#clock.now();
         // Sink writes in flight (not whole deliveries, which also transform and commit).
@@ -1574,6 +1732,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
         }
       }
       writeDone?.();
+      // Revoked during the write: the write stands (one effect per id), but the entry was counted
+      // as handed over and its memory released then.
+      if (entry.handedOver) return;
       entry.written = true;
       this.#counts.written += out.batch.records.length;
       this.#counts.duplicates += out.duplicates;
@@ -1607,6 +1768,15 @@ export class PipelineRuntime implements Pipeline<unknown> {
     } catch (error) {
       // Aborted because the pipeline is already failing or stopping: still in flight, not the culprit.
       if (this.#error !== undefined || this.#writeAbort.signal.aborted) return;
+      if (entry.handedOver) {
+        // A revoked partition's save or write failed (the source refuses to act for a partition it
+        // no longer owns): the next owner replays it; not a pipeline failure.
+        this.#logger.debug(
+          { pipeline: this.name, batch: entry.batch.id, err: describeError(error) },
+          'a write of a revoked partition failed; its next owner replays it',
+        );
+        return;
+      }
       entry.failed = true;
       const code: ErrorCode = MicrobatchError.is(error) ? error.code : 'MB_SINK_FAILED';
       this.#fail(error, code, `batch ${entry.batch.id} failed`);
@@ -1679,6 +1849,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     const reasons: Partial<Record<RejectReason, number>> = {};
     for (const d of deadLetters) reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
     if (this.#deadLetter === undefined) {
+      if (entry.handedOver) return;
       this.#keptDeadLetters.push(...deadLetters);
     } else {
       const letters: Batch<DeadLetter> = {
@@ -1687,7 +1858,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
         records: deadLetters,
         offsets: deadLetters.map((d) => d.cursor.offset),
         eventTimes: undefined,
-        keys: undefined,
+        // The original message keys, so that a dead-letter topic can keep them.
+        keys: keysOf(batch, deadLetters),
         headers: undefined,
         bytes: 0,
       };
@@ -1695,7 +1867,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
         this.#retryContext(entry, 'MB_DEAD_LETTER_FAILED', `dead-letter write of batch ${batch.id}`),
         (options) => this.#deadLetter!.write(letters, options),
       );
+      if (entry.handedOver) return;
     }
+    entry.deadCounted = deadLetters.length;
     this.#counts.deadLettered += deadLetters.length;
     for (const [reason, n] of Object.entries(reasons))
       this.#rejected[reason] = (this.#rejected[reason] ?? 0) + n!;
@@ -1716,9 +1890,13 @@ export class PipelineRuntime implements Pipeline<unknown> {
         if (this.#reader?.commit !== undefined) {
           await withRetry(
             this.#retryContext(last, 'MB_COMMIT_FAILED', `commit of ${cursor.partition}@${cursor.offset}`),
-            () => this.#reader!.commit!(cursor),
+            () => {
+              if (track.revoked) throw revokedTrack(track.partition);
+              return this.#reader!.commit!(cursor);
+            },
           );
         }
+        if (track.revoked) return;
         track.committed = cursor.offset;
         if (this.#checkpoint !== undefined) {
           // After the source's own commit: a crash between the two replays the batches (same ids).
@@ -1726,6 +1904,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
           while (done < track.plans.length && track.plans[done]!.lastOffset <= cursor.offset) done++;
           track.plans.splice(0, done);
           await this.#saveState(track, last);
+          if (track.revoked) return;
         }
         const now = this.#clock.now();
         for (const entry of track.entries.splice(0, k)) {
@@ -1742,6 +1921,14 @@ export class PipelineRuntime implements Pipeline<unknown> {
         if (this.#buckets.size > 0) this.#checkBuckets();
       }
     } catch (error) {
+      if (track.revoked) {
+        // The source no longer owns the partition: its next owner replays what was not committed.
+        this.#logger.debug(
+          { pipeline: this.name, partition: track.partition, err: describeError(error) },
+          'a commit of a revoked partition failed; its next owner replays it',
+        );
+        return;
+      }
       this.#fail(error, MicrobatchError.is(error) ? error.code : 'MB_COMMIT_FAILED', 'commit failed');
     } finally {
       track.committing = false;
@@ -1913,6 +2100,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       filtered: c.filtered,
       droppedLate: c.droppedLate,
       undelivered,
+      handedOver: c.handedOver,
       skipped: c.skipped,
       batches: c.batches,
       retries: c.retries,
@@ -1936,6 +2124,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         filtered: counts.filtered,
         droppedLate: counts.droppedLate,
         undelivered: counts.undelivered,
+        handedOver: counts.handedOver,
         skipped: counts.skipped,
       },
       rejected: { ...this.#rejected },
@@ -1969,7 +2158,28 @@ function newTrack(partition: string): Track {
     dirty: false,
     saving: undefined,
     lastWrite: undefined,
+    revoked: false,
   };
+}
+
+/** The message key of each dead letter's record, from its batch; `undefined` when the batch has none. */
+function keysOf(batch: Batch<unknown>, letters: DeadLetter[]): (string | undefined)[] | undefined {
+  const keys = batch.keys;
+  if (keys === undefined) return undefined;
+  const byOffset = new Map<number, string | undefined>();
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i] !== undefined)
+      byOffset.set(batch.offsets === undefined ? batch.firstOffset + i : batch.offsets[i]!, keys[i]);
+  }
+  if (byOffset.size === 0) return undefined;
+  return letters.map((letter) => byOffset.get(letter.cursor.offset));
+}
+
+/** Stops a save or commit of a partition the source gave up (not retried; not a pipeline failure). */
+function revokedTrack(partition: string): MicrobatchError {
+  return new MicrobatchError('MB_COMMIT_FAILED', `partition '${partition}' was revoked`, {
+    details: { partition, revoked: true },
+  });
 }
 
 /** Adds a plan in offset order (it is almost always the last). */

@@ -6,4 +6,13 @@ export {
 export { fromIterable, type IterableSourceOptions } from './iterable.js';
 export { fromJsonLines, type JsonLinesSource, type JsonLinesSourceOptions } from './json-lines.js';
 export { type PushMeta, type PushSource, type PushSourceOptions, pushSource } from './push.js';
-export type { Envelope, Source, SourceChunk, SourceContext, SourceReader, SourceRejection } from './types.js';
+export type {
+  Envelope,
+  RevokeOptions,
+  RevokeResult,
+  Source,
+  SourceChunk,
+  SourceContext,
+  SourceReader,
+  SourceRejection,
+} from './types.js';

@@ -1,6 +1,7 @@
 import type { Cursor, RejectReason } from '../core/batch.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import type { Duration } from '../core/units.js';
 
 /**
  * A run of records from one partition, in offset order, in columns: `values[i]` is at `offsets[i]`,
@@ -57,6 +58,45 @@ export interface SourceContext {
    * options. Absent when a test opens a source by hand.
    */
   readonly resumeAfter?: (partition: string) => Promise<number | undefined>;
+  /**
+   * The first offset of `partition` this pipeline must read (again): `committed + 1`, or, when the
+   * checkpoint holds batches planned before anything was committed, the first planned offset;
+   * `undefined` when the checkpoint knows nothing of the partition. A source whose default start
+   * is not the beginning (a Kafka consumer starting at the latest offset) seeks here, so that
+   * planned batches are replayed. Absent when a test opens a source by hand.
+   */
+  readonly resumeAt?: (partition: string) => Promise<number | undefined>;
+  /**
+   * The source no longer owns `partitions` (a Kafka rebalance moved them to another worker). Their
+   * lanes are flushed (`reason: 'revoke'`) and committed if that finishes within
+   * `options.deadline`; otherwise what is not committed is given up: it is not committed, its
+   * plans stay in the checkpoint for the next owner to replay, and it is counted in
+   * `records.handedOver`. Then the pipeline forgets the partitions (lanes, commit order, checkpoint
+   * state), so a later assignment starts over from the checkpoint. A write still in flight for a
+   * revoked partition is left to finish (the sink holds one effect per batch id), but nothing of
+   * the partition is committed any more, and a failed commit or checkpoint save of it is not a
+   * pipeline failure. The source must not hand over records of these partitions before the
+   * returned promise resolves, and records of a later assignment only after it.
+   */
+  readonly revoke?: (partitions: readonly string[], options?: RevokeOptions) => Promise<RevokeResult>;
+}
+
+/** Options of {@link SourceContext.revoke}. */
+export interface RevokeOptions {
+  /**
+   * How long flushing and committing the partitions may take, in ms or a duration string; `0`
+   * gives them up at once (a Kafka client that learns of the revocation only after the fact).
+   * @default 0
+   */
+  deadline?: Duration;
+}
+
+/** What {@link SourceContext.revoke} did. */
+export interface RevokeResult {
+  /** Partitions whose records were all committed before they were forgotten. */
+  committed: string[];
+  /** Partitions given up with records read but not committed, and how many. */
+  handedOver: { partition: string; records: number }[];
 }
 
 /** An open source. */

@@ -60,6 +60,11 @@ interface ConsumerReport {
   written: number;
   error: { is: boolean; isWithCode: boolean; instanceOf: boolean; isFromOtherBuild: boolean; code: string };
   exportsBySubpath: Record<string, string[]>;
+  kafka: {
+    peerInstalled: boolean;
+    sent: { topic: string; key: string; reason: string }[];
+    missingConsumer: string;
+  };
   blocked: Record<string, string>;
 }
 
@@ -95,6 +100,31 @@ const consumerBody = `
       isFromOtherBuild: other.MicrobatchError.is(error),
       code: error.code,
     };
+  }
+
+  // microbatch/kafka works without kafkajs installed: the user passes their own client objects.
+  {
+    let peerInstalled = true;
+    try {
+      await load('kafkajs');
+    } catch {
+      peerInstalled = false;
+    }
+    const { kafkaDeadLetter, kafkaSource } = await load(${JSON.stringify(`${pkg.name}/kafka`)});
+    const sent = [];
+    const producer = { send: async (record) => { for (const m of record.messages) sent.push({ topic: record.topic, key: m.key, reason: m.headers['mb-reason'] }); } };
+    const letter = { reason: 'malformed', details: {}, value: 'x', cursor: { partition: 'raw-0', offset: 3 }, pipeline: 'packed', batchId: 'b', at: 0 };
+    await kafkaDeadLetter({ producer, topic: 'dlq' }).write(
+      { id: 'b.dead', partition: 'raw-0', firstOffset: 3, lastOffset: 3, records: [letter], bytes: 0, reason: 'time', openedAt: 0, closedAt: 0 },
+      { signal: new AbortController().signal, attempt: 1 },
+    );
+    let missingConsumer = 'nothing thrown';
+    try {
+      kafkaSource({ consumer: {}, topics: ['raw'] });
+    } catch (error) {
+      missingConsumer = error.code;
+    }
+    out.kafka = { peerInstalled, sent, missingConsumer };
   }
 
   out.exportsBySubpath = {};
@@ -273,6 +303,14 @@ describe('the packed tarball', () => {
           // The other build has its own class object; the Symbol.for brand still matches.
           isFromOtherBuild: true,
           code: 'MB_INVALID_OPTIONS',
+        });
+      });
+
+      it('uses microbatch/kafka without kafkajs installed', () => {
+        expect(report.kafka).toEqual({
+          peerInstalled: false,
+          sent: [{ topic: 'dlq', key: 'packed.raw-0.3', reason: 'malformed' }],
+          missingConsumer: 'MB_INVALID_OPTIONS',
         });
       });
 

@@ -1,0 +1,260 @@
+/**
+ * Kafka benchmark (issue 7): reading a topic of 1,000,000 small JSON messages (6 partitions) into a
+ * sink, from the first fetched batch until every partition's end offset is committed:
+ *
+ * - `hand`: the kafkajs `eachBatch` loop a user would write (hand.ts), into `memorySink`,
+ *   at-least-once;
+ * - `microbatch`: `kafkaSource` → pipeline → `memorySink`, exactly-once with `kafkaCheckpoint`;
+ * - `microbatch-lake`: the same into `parquetLakeSink` (zstd Parquet files on local disk);
+ * - `hand-lake`: the hand loop into the same Parquet lake sink.
+ *
+ * Every variant flushes a partition at 10,000 records or 1 s, and runs in a fresh process (its own
+ * peak RSS) with a fresh consumer group reading from the beginning; runs are interleaved, and the
+ * median is shown. Goal: microbatch ≥ 0.9× the hand loop's throughput while exactly-once.
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Admin, Kafka } from 'kafkajs';
+import { type KafkaBroker, startKafka } from '../../test/infra/kafka/broker.js';
+import {
+  createTopic,
+  endOffsets,
+  kafkaFor,
+  produceJson,
+  producerFor,
+} from '../../test/integration/kafka/helpers.js';
+// Brings in the `inject('kafkaBrokers')` typing helpers.ts relies on (no runtime import).
+import type {} from '../../test/integration/kafka/setup.js';
+import { runWorker } from '../lib/child.js';
+import { median } from '../lib/stats.js';
+import {
+  BATCH_RECORDS,
+  KAFKA_VARIANTS,
+  type KafkaRunResult,
+  type KafkaVariant,
+  PARTITIONS,
+  price,
+  QUICK_RECORDS,
+  RECORDS,
+} from './workload.js';
+
+/** The heading of this benchmark's section in bench/RESULTS.md. */
+export const KAFKA_HEADING = '## Kafka source: microbatch vs a hand-written kafkajs loop';
+
+/** The goal of the issue: microbatch's throughput over the hand loop's, at least. */
+export const KAFKA_GOAL = 0.9;
+
+const LABELS: Record<KafkaVariant, string> = {
+  hand: 'hand-written kafkajs `eachBatch` loop → `memorySink` (at-least-once)',
+  microbatch: '`kafkaSource` → pipeline → `memorySink`, exactly-once (`kafkaCheckpoint`)',
+  'microbatch-lake': '`kafkaSource` → pipeline → `parquetLakeSink`, exactly-once (`kafkaCheckpoint`)',
+  'hand-lake': 'hand-written loop → `parquetLakeSink` (at-least-once)',
+};
+
+/** What {@link kafkaBench} measured, for bench/.out/results.json. */
+export interface KafkaRaw {
+  date: string;
+  records: number;
+  partitions: number;
+  rounds: number;
+  /** Where the broker came from: `startKafka()` or `MICROBATCH_KAFKA_BROKERS`/the caller. */
+  broker: 'started' | 'given';
+  produceSeconds: number;
+  variants: Record<
+    KafkaVariant,
+    { runs: KafkaRunResult[]; recordsPerSecond: number; peakRss: number; baselineRss: number }
+  >;
+}
+
+/** Options of {@link kafkaBench}. */
+export interface KafkaBenchOptions {
+  /** 100,000 messages and one run per variant (for checking the harness), instead of 1,000,000 and 3. */
+  quick: boolean;
+  /**
+   * Bootstrap brokers to use. @default `MICROBATCH_KAFKA_BROKERS` (comma-separated) when set, else a
+   * broker started for the run with `startKafka()` and stopped at the end
+   */
+  brokers?: string[];
+}
+
+/**
+ * Runs the benchmark: produces the topic once, then every variant in a fresh child process per run,
+ * interleaved. Returns the section of bench/RESULTS.md, the goal rows and the raw numbers.
+ */
+export async function kafkaBench(options: KafkaBenchOptions): Promise<{
+  section: string[];
+  goals: { goal: string; value: string; pass: boolean }[];
+  raw: KafkaRaw;
+}> {
+  const { quick } = options;
+  const records = quick ? QUICK_RECORDS : RECORDS;
+  const rounds = quick ? 1 : 3;
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const date = new Date();
+  const loadBefore = os.loadavg();
+
+  const given =
+    options.brokers ??
+    process.env.MICROBATCH_KAFKA_BROKERS?.split(',')
+      .map((b) => b.trim())
+      .filter((b) => b !== '');
+  let broker: KafkaBroker | undefined;
+  if (given === undefined || given.length === 0) {
+    log('  kafka: starting a broker (startKafka)…');
+    broker = await startKafka();
+  }
+  const brokers = given !== undefined && given.length > 0 ? given : broker!.brokers;
+  try {
+    const kafka = kafkaFor(brokers, 'mb-bench');
+    const admin = kafka.admin();
+    await admin.connect();
+    let topic: string;
+    let produceSeconds: number;
+    try {
+      ({ topic, produceSeconds } = await produce(kafka, admin, records));
+    } finally {
+      await admin.disconnect();
+    }
+    log(`  kafka: produced ${int(records)} messages to ${topic} in ${produceSeconds.toFixed(1)} s`);
+
+    const runs = Object.fromEntries(KAFKA_VARIANTS.map((v) => [v, [] as KafkaRunResult[]])) as Record<
+      KafkaVariant,
+      KafkaRunResult[]
+    >;
+    for (let round = 1; round <= rounds; round++) {
+      // Rotate which variant goes first, so a noisy minute does not always hit the same one.
+      for (let k = 0; k < KAFKA_VARIANTS.length; k++) {
+        const variant = KAFKA_VARIANTS[(round - 1 + k) % KAFKA_VARIANTS.length]!;
+        const result = await runWorker<KafkaRunResult>('bench/kafka/worker.ts', [
+          variant,
+          brokers.join(','),
+          topic,
+        ]);
+        runs[variant].push(result);
+        log(
+          `  kafka ${round}/${rounds} ${variant.padEnd(16)} ${int(result.recordsPerSecond).padStart(9)} records/s  ` +
+            `peak RSS ${mib(result.peakRss)} MiB  ${result.batches} batches  ${result.guarantee}`,
+        );
+      }
+    }
+    const variants = Object.fromEntries(
+      KAFKA_VARIANTS.map((v) => [
+        v,
+        {
+          runs: runs[v],
+          recordsPerSecond: median(runs[v].map((r) => r.recordsPerSecond)),
+          peakRss: median(runs[v].map((r) => r.peakRss)),
+          baselineRss: median(runs[v].map((r) => r.baselineRss)),
+        },
+      ]),
+    ) as KafkaRaw['variants'];
+    const raw: KafkaRaw = {
+      date: date.toISOString(),
+      records,
+      partitions: PARTITIONS,
+      rounds,
+      broker: broker === undefined ? 'given' : 'started',
+      produceSeconds,
+      variants,
+    };
+    const goalRows = goals(raw);
+    return { section: section(raw, goalRows, quick, loadBefore), goals: goalRows, raw };
+  } finally {
+    await broker?.stop();
+  }
+}
+
+/** Creates the topic and produces `records` messages to it; returns its name and how long it took. */
+async function produce(
+  kafka: Kafka,
+  admin: Admin,
+  records: number,
+): Promise<{ topic: string; produceSeconds: number }> {
+  const topic = await createTopic(admin, 'bench', PARTITIONS);
+  const producer = producerFor(kafka);
+  await producer.connect();
+  const started = performance.now();
+  try {
+    await produceJson(producer, topic, PARTITIONS, records, (i) => price(i));
+  } finally {
+    await producer.disconnect();
+  }
+  const produceSeconds = (performance.now() - started) / 1000;
+  const ends = await endOffsets(admin, topic);
+  const total = ends.reduce((sum, end) => sum + end, 0);
+  if (total !== records) throw new Error(`topic ${topic} holds ${total} messages, expected ${records}`);
+  return { topic, produceSeconds };
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+
+function goals(raw: KafkaRaw): { goal: string; value: string; pass: boolean }[] {
+  const ours = raw.variants.microbatch;
+  const hand = raw.variants.hand;
+  const ratio = ours.recordsPerSecond / hand.recordsPerSecond;
+  // The same round ran both within a few seconds: its ratio shows less of the machine's drift.
+  const paired = ours.runs.map((run, k) => run.recordsPerSecond / hand.runs[k]!.recordsPerSecond);
+  const exactlyOnce = ours.runs.every((r) => r.guarantee === 'exactly-once');
+  return [
+    {
+      goal: `Kafka: microbatch (exactly-once) ≥ ${KAFKA_GOAL}× the hand-written kafkajs loop's throughput`,
+      value:
+        `${ratio.toFixed(2)}× (${int(ours.recordsPerSecond)} vs ${int(hand.recordsPerSecond)} records/s; ` +
+        `per round ${paired.map((r) => `${r.toFixed(2)}×`).join(', ')})` +
+        (exactlyOnce ? '' : '; the pipeline did not report exactly-once'),
+      pass: ratio >= KAFKA_GOAL && exactlyOnce,
+    },
+  ];
+}
+
+function section(
+  raw: KafkaRaw,
+  goalRows: { goal: string; value: string; pass: boolean }[],
+  quick: boolean,
+  loadBefore: number[],
+): string[] {
+  const cpus = os.cpus();
+  const hand = raw.variants.hand.recordsPerSecond;
+  const handLake = raw.variants['hand-lake'].recordsPerSecond;
+  const lines = [
+    KAFKA_HEADING,
+    '',
+    `${raw.date.slice(0, 16).replace('T', ' ')} UTC · ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ` +
+      `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · load average before ` +
+      `${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} · ` +
+      `\`tsx bench/kafka/run.ts${quick ? ' --quick' : ''}\``,
+    '',
+    `A topic of ${int(raw.records)} JSON messages (~80 bytes: id, sku, price, qty, inStock) in ${raw.partitions} partitions on ` +
+      `one local Kafka 3.9 broker (KRaft, ${raw.broker === 'started' ? 'started by the benchmark' : 'given by MICROBATCH_KAFKA_BROKERS'}; ` +
+      `produced in ${raw.produceSeconds.toFixed(1)} s), read from the beginning by each variant in a fresh process with a ` +
+      `fresh consumer group (kafkajs 2.2.4). Every variant parses each message (JSON) and flushes a partition at ` +
+      `${int(BATCH_RECORDS)} records or 1 s. Records/s counts from the first batch kafkajs hands over to the commit of ` +
+      `every partition's end offset; peak RSS is the child's \`maxRSS\`. ${raw.rounds} interleaved run(s) per variant, median shown.` +
+      (quick ? ' (--quick: 100,000 messages, one run; not a measurement.)' : ''),
+    '',
+    '| variant | records/s (median) | runs | peak RSS | ratio |',
+    '|---|---:|---|---:|---:|',
+  ];
+  for (const v of KAFKA_VARIANTS) {
+    const r = raw.variants[v];
+    const base = v.endsWith('-lake') ? handLake : hand;
+    lines.push(
+      `| ${LABELS[v]} | **${int(r.recordsPerSecond)}** | ${r.runs.map((x) => int(x.recordsPerSecond)).join(', ')} | ` +
+        `${mib(r.peakRss)} MiB | ${(r.recordsPerSecond / base).toFixed(2)}× |`,
+    );
+  }
+  lines.push(
+    '',
+    'Ratio: against the hand loop into the same sink (memory rows against `hand`, lake rows against `hand-lake`).',
+    '',
+    '| goal | measured | |',
+    '|---|---|---|',
+    ...goalRows.map((g) => `| ${g.goal} | ${g.value} | ${g.pass ? 'PASS' : 'FAIL'} |`),
+    '',
+  );
+  return lines;
+}

@@ -1,0 +1,55 @@
+/**
+ * microbatch's side: `kafkaSource` → pipeline (10,000 records or a 1 s window per partition) → the
+ * sink, exactly-once with `kafkaCheckpoint` (plans and offsets in the group's commit metadata).
+ */
+import { performance } from 'node:perf_hooks';
+import type { Admin, Consumer } from 'kafkajs';
+import { kafkaCheckpoint, kafkaSource } from '../../src/kafka/index.js';
+import { pipeline } from '../../src/pipeline/builder.js';
+import type { Sink } from '../../src/sinks/types.js';
+import { triggers } from '../../src/triggers/index.js';
+import { BATCH_RECORDS, WINDOW_MS } from './workload.js';
+
+/**
+ * Runs the pipeline until every partition of `topic` is committed up to `ends`, then stops it
+ * (nothing is left to drain) and resolves with what it wrote, when the last commit landed
+ * (`performance.now()`) and its guarantee. The source disconnects the consumer.
+ */
+export async function runMicrobatch(
+  consumer: Consumer,
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  ends: number[],
+  sink: Sink<unknown>,
+): Promise<{ records: number; batches: number; committedAt: number; guarantee: string }> {
+  const p = pipeline({ name: 'bench', checkpoint: kafkaCheckpoint({ consumer, admin, groupId }) })
+    .source(kafkaSource({ consumer, topics: [topic], fromBeginning: true }))
+    .trigger(triggers.any(triggers.time(WINDOW_MS), triggers.volume({ records: BATCH_RECORDS })))
+    .sink(sink)
+    .build();
+  const committed = ends.map(() => 0);
+  let batches = 0;
+  let committedAt = performance.now();
+  let finished: () => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    finished = () => {
+      committedAt = performance.now();
+      resolve();
+    };
+  });
+  if (ends.every((end) => end === 0)) finished();
+  p.on('write', () => {
+    batches++;
+  });
+  p.on('commit', ({ partition, offset }) => {
+    committed[Number(partition.slice(topic.length + 1))] = offset + 1;
+    if (committed.every((next, k) => next >= ends[k]!)) finished();
+  });
+  const running = p.run();
+  // A failure ends the run at once rather than waiting for commits that will not come.
+  await Promise.race([done, running]);
+  const report = await p.stop();
+  await running;
+  return { records: report.records.written, batches, committedAt, guarantee: report.guarantee };
+}

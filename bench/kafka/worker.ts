@@ -1,0 +1,86 @@
+/**
+ * One run of the Kafka benchmark in its own process:
+ *
+ *   tsx bench/kafka/worker.ts <hand|microbatch|microbatch-lake|hand-lake> <brokers> <topic>
+ *
+ * Reads the whole topic from the beginning with a fresh consumer group, into a memory sink or a
+ * Parquet lake in a temporary directory, and prints records/s (first fetched batch → every
+ * partition's end offset committed) and peak RSS.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Kafka, logLevel } from 'kafkajs';
+import { parquetLakeSink } from '../../src/lake/sink.js';
+import { memorySink } from '../../src/sinks/memory.js';
+import type { Sink } from '../../src/sinks/types.js';
+import { emitResult } from '../lib/child.js';
+import { runHand } from './hand.js';
+import { runMicrobatch } from './microbatch.js';
+import { KAFKA_VARIANTS, type KafkaRunResult, type KafkaVariant, Price } from './workload.js';
+
+async function main(): Promise<void> {
+  const [variant, brokers, topic] = process.argv.slice(2) as [KafkaVariant, string, string];
+  if (!KAFKA_VARIANTS.includes(variant) || brokers === undefined || topic === undefined) {
+    throw new Error(`usage: worker.ts <${KAFKA_VARIANTS.join('|')}> <brokers> <topic>`);
+  }
+  const baselineRss = process.memoryUsage().rss;
+  const lake = variant.endsWith('-lake') ? await mkdtemp(join(tmpdir(), 'mb-bench-kafka-')) : undefined;
+  const sink: Sink<unknown> =
+    lake === undefined ? memorySink() : parquetLakeSink({ dir: lake, table: 'prices', schema: Price });
+
+  const kafka = new Kafka({
+    clientId: `mb-bench-${variant}`,
+    brokers: brokers.split(','),
+    logLevel: logLevel.ERROR,
+  });
+  const groupId = `mb-bench-${variant}-${randomBytes(4).toString('hex')}`;
+  const consumer = kafka.consumer({ groupId });
+  const admin = kafka.admin();
+  await Promise.all([consumer.connect(), admin.connect()]);
+  const ends: number[] = [];
+  for (const { partition, high } of await admin.fetchTopicOffsets(topic)) ends[partition] = Number(high);
+  const total = ends.reduce((sum, end) => sum + end, 0);
+
+  // The clock starts at the first batch kafkajs hands over, the same event for every variant.
+  let firstAt: number | undefined;
+  const off = consumer.on(consumer.events.START_BATCH_PROCESS, () => {
+    firstAt ??= performance.now();
+  });
+  let outcome: { records: number; batches: number; committedAt: number; guarantee: string };
+  try {
+    if (variant === 'hand' || variant === 'hand-lake') {
+      outcome = { ...(await runHand(consumer, topic, ends, sink)), guarantee: 'at-least-once' };
+      await consumer.disconnect();
+    } else {
+      // The source disconnects the consumer when the pipeline stops.
+      outcome = await runMicrobatch(consumer, admin, groupId, topic, ends, sink);
+    }
+  } finally {
+    off();
+    await admin.disconnect();
+    if (lake !== undefined) await rm(lake, { recursive: true, force: true });
+  }
+  if (outcome.records !== total) {
+    throw new Error(`${variant}: the sink received ${outcome.records} records, the topic holds ${total}`);
+  }
+  const elapsedMs = outcome.committedAt - (firstAt ?? outcome.committedAt);
+  const result: KafkaRunResult = {
+    variant,
+    records: outcome.records,
+    batches: outcome.batches,
+    elapsedMs,
+    recordsPerSecond: total / (elapsedMs / 1000),
+    peakRss: process.resourceUsage().maxRSS * 1024,
+    baselineRss,
+    guarantee: outcome.guarantee,
+  };
+  emitResult(result);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,728 @@
+import { isUtf8 } from 'node:buffer';
+import type { Cursor } from '../core/batch.js';
+import type { Clock } from '../core/clock.js';
+import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { parseCount, parseDuration, parseSize, show } from '../core/units.js';
+import { toEventTime } from '../event-time/buckets.js';
+import type { Source, SourceChunk, SourceContext, SourceReader, SourceRejection } from '../sources/types.js';
+import { type ConsumerLink, commitOwned, linkOf, wakeJoinWaiters } from './link.js';
+import type { KafkaMessage, KafkaSourceOptions } from './options.js';
+import { kafkaPartition, parseKafkaPartition } from './partition.js';
+import type {
+  KafkaBatchLike,
+  KafkaConsumerLike,
+  KafkaEachBatchPayloadLike,
+  KafkaEventLike,
+  KafkaHeaders,
+} from './types.js';
+
+/** What {@link KafkaSource.metrics} returns. */
+export interface KafkaSourceMetrics {
+  /** Partitions (`<topic>-<partition>`) assigned to this consumer at the last group join. */
+  assigned: string[];
+  /** Whether the partitions are paused because the queue in front of the pipeline is full. */
+  paused: boolean;
+  /** Records fetched and not yet taken by the pipeline. */
+  queued: { records: number; bytes: number };
+  /** Group joins after the first one: each revokes every partition held before it. */
+  rebalances: number;
+  /** Records fetched before a seek (or before the position the pipeline resumes at), dropped. */
+  staleDropped: number;
+  /** Records queued for the pipeline and dropped at a rebalance (the next owner reads them again). */
+  handedOver: number;
+}
+
+/** A Kafka source; see {@link kafkaSource}. */
+export interface KafkaSource<T> extends Source<T> {
+  readonly kind: 'kafka';
+  /** A snapshot of the consumer side: assignment, pause state, queue. */
+  metrics(): KafkaSourceMetrics;
+}
+
+/** The instrumentation events the source listens to (kafkajs `consumer.events`). */
+const EVENTS = {
+  groupJoin: 'consumer.group_join',
+  rebalancing: 'consumer.rebalancing',
+  crash: 'consumer.crash',
+  stop: 'consumer.stop',
+} as const;
+
+/** Heartbeats while a batch waits for its partition's resume position, ms (kafkajs throttles them). */
+const HEARTBEAT_EVERY = 3000;
+
+/** Kafka's legal topic names. */
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+/**
+ * Reads Kafka topics through your consumer: one lane per topic-partition (`<topic>-<partition>`),
+ * offsets committed (`last + 1`) only after the records are written, partitions paused while the
+ * pipeline cannot take more, and every partition revoked at a group rebalance, to be resumed from
+ * the checkpoint by whoever owns it next. With {@link kafkaCheckpoint} the effect is exactly-once
+ * across crashes and rebalances; see docs/kafka.md.
+ */
+export function kafkaSource<T = unknown>(options: KafkaSourceOptions<T>): KafkaSource<T> {
+  const settings = resolveOptions(options);
+  const stats = {
+    reader: undefined as KafkaReader<T> | undefined,
+  };
+  let opened = false;
+  return {
+    kind: 'kafka',
+    replayable: true,
+    metrics() {
+      return (
+        stats.reader?.metrics() ?? {
+          assigned: [],
+          paused: false,
+          queued: { records: 0, bytes: 0 },
+          rebalances: 0,
+          staleDropped: 0,
+          handedOver: 0,
+        }
+      );
+    },
+    async open(context) {
+      if (opened) {
+        throw new MicrobatchError(
+          'MB_CLOSED',
+          'kafkaSource: this source was already opened; make a new one (with a new consumer) for another pipeline',
+        );
+      }
+      opened = true;
+      const link = linkOf(settings.consumer);
+      if (link.source) {
+        throw invalidOptions(
+          'kafkaSource: another kafkaSource is reading with this consumer object; give each source its own consumer',
+        );
+      }
+      const reader = new KafkaReader<T>(settings, context, link);
+      stats.reader = reader;
+      await reader.start();
+      return reader;
+    },
+  };
+}
+
+interface Settings<T> {
+  consumer: KafkaConsumerLike;
+  topics: string[];
+  fromBeginning: boolean;
+  decode: ((message: KafkaMessage) => T) | undefined;
+  eventTime: ((message: KafkaMessage, value: T) => number | Date | string | undefined) | undefined;
+  highWaterMark: number;
+  lowWaterMark: number;
+  partitionsConsumedConcurrently: number;
+  rebalanceWait: number;
+  disconnectOnClose: boolean;
+}
+
+function resolveOptions<T>(options: KafkaSourceOptions<T>): Settings<T> {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOptions(`kafkaSource(options): expected an object; got ${show(options)}`);
+  }
+  const { consumer } = options;
+  for (const method of [
+    'subscribe',
+    'run',
+    'commitOffsets',
+    'seek',
+    'pause',
+    'resume',
+    'on',
+    'stop',
+    'disconnect',
+  ]) {
+    if (typeof (consumer as unknown as Record<string, unknown> | undefined)?.[method] !== 'function') {
+      throw invalidOptions(
+        `kafkaSource({ consumer }): expected a Kafka consumer (kafkajs kafka.consumer({ groupId })); it has no ${method}() method`,
+      );
+    }
+  }
+  if (!Array.isArray(options.topics) || options.topics.length === 0) {
+    throw invalidOptions('kafkaSource({ topics }): give at least one topic name');
+  }
+  for (const topic of options.topics) {
+    if (typeof topic !== 'string' || !TOPIC.test(topic)) {
+      throw invalidOptions(
+        `kafkaSource({ topics }): ${show(topic)} is not a Kafka topic name (1 to 249 characters of A-Z a-z 0-9 . _ -)`,
+      );
+    }
+  }
+  for (const name of ['decode', 'eventTime'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw invalidOptions(`kafkaSource({ ${name} }): expected a function; got ${show(options[name])}`);
+    }
+  }
+  const highWaterMark = parseSize(options.highWaterMark ?? 8 * 1024 * 1024, 'kafkaSource({ highWaterMark })');
+  const lowWaterMark =
+    options.lowWaterMark === undefined
+      ? Math.floor(highWaterMark / 2)
+      : parseSize(options.lowWaterMark, 'kafkaSource({ lowWaterMark })');
+  if (lowWaterMark > highWaterMark) {
+    throw invalidOptions(
+      `kafkaSource: lowWaterMark (${lowWaterMark} bytes) must be ≤ highWaterMark (${highWaterMark} bytes)`,
+    );
+  }
+  return {
+    consumer,
+    topics: [...new Set(options.topics)],
+    fromBeginning: options.fromBeginning === true,
+    decode: options.decode,
+    eventTime: options.eventTime,
+    highWaterMark,
+    lowWaterMark,
+    partitionsConsumedConcurrently: parseCount(
+      options.partitionsConsumedConcurrently ?? 1,
+      'kafkaSource({ partitionsConsumedConcurrently })',
+    ),
+    rebalanceWait: parseDuration(options.rebalanceWait ?? 60_000, 'kafkaSource({ rebalanceWait })'),
+    disconnectOnClose: options.disconnectOnClose ?? true,
+  };
+}
+
+/** A partition assigned at the current group join. */
+interface Assigned {
+  topic: string;
+  partition: number;
+  name: string;
+  /** Resolves once the partition's resume position is known (and sought). */
+  ready: Promise<void>;
+  prepared: boolean;
+  /** Offsets below this are not taken (records of a fetch from before a seek). */
+  next: number;
+}
+
+/** A chunk waiting for the pipeline. */
+interface Queued<T> {
+  chunk: SourceChunk<T>;
+  bytes: number;
+  records: number;
+}
+
+/** The open source: the bridge between kafkajs's push (`eachBatch`) and the pipeline's pull (`read`). */
+class KafkaReader<T> implements SourceReader<T> {
+  readonly #settings: Settings<T>;
+  readonly #consumer: KafkaConsumerLike;
+  readonly #context: SourceContext;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #link: ConsumerLink;
+  readonly #off: (() => void)[] = [];
+  #assigned = new Map<string, Assigned>();
+  #queue: Queued<T>[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #queuedRecords = 0;
+  #waiter: { resolve: (chunk: SourceChunk<T> | null) => void; reject: (error: unknown) => void } | undefined;
+  #failure: MicrobatchError | undefined;
+  #paused = false;
+  #stopped = false;
+  #closed = false;
+  #joins = 0;
+  #staleDropped = 0;
+  #handedOver = 0;
+
+  constructor(settings: Settings<T>, context: SourceContext, link: ConsumerLink) {
+    this.#settings = settings;
+    this.#consumer = settings.consumer;
+    this.#context = context;
+    this.#clock = context.clock;
+    this.#logger = context.logger;
+    this.#link = link;
+  }
+
+  async start(): Promise<void> {
+    const link = this.#link;
+    link.source = true;
+    link.assigned = new Set();
+    link.rebalancing = false;
+    link.running = false;
+    link.crashed = false;
+    this.#listen(EVENTS.groupJoin, (event) => this.#onJoin(event));
+    this.#listen(EVENTS.rebalancing, () => {
+      link.rebalancing = true;
+    });
+    this.#listen(EVENTS.crash, (event) => this.#onCrash(event));
+    this.#listen(EVENTS.stop, () => {
+      link.running = false;
+      wakeJoinWaiters(link);
+    });
+    this.#context.signal.addEventListener('abort', () => this.#settleWaiter(), { once: true });
+    try {
+      await this.#consumer.subscribe({
+        topics: this.#settings.topics,
+        fromBeginning: this.#settings.fromBeginning,
+      });
+      await this.#consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.#settings.partitionsConsumedConcurrently,
+        eachBatch: (payload) => this.#eachBatch(payload),
+      });
+    } catch (error) {
+      this.#unlisten();
+      link.source = false;
+      throw new MicrobatchError(
+        'MB_SOURCE_FAILED',
+        `kafkaSource: could not subscribe to ${this.#settings.topics.join(', ')} and run the consumer: ${describeError(error)}`,
+        { cause: error, retryable: false },
+      );
+    }
+  }
+
+  metrics(): KafkaSourceMetrics {
+    return {
+      assigned: [...this.#assigned.keys()],
+      paused: this.#paused,
+      queued: { records: this.#queuedRecords, bytes: this.#queuedBytes },
+      rebalances: Math.max(0, this.#joins - 1),
+      staleDropped: this.#staleDropped,
+      handedOver: this.#handedOver,
+    };
+  }
+
+  // ─── the pipeline's side ──────────────────────────────────────────────────────────────────────
+
+  read(): SourceChunk<T> | null | Promise<SourceChunk<T> | null> {
+    if (this.#head < this.#queue.length) return this.#take();
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#stopped || this.#closed || this.#context.signal.aborted) return null;
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  /**
+   * Commits `cursor.offset + 1`. With a {@link kafkaCheckpoint} over the same consumer this does
+   * nothing: the checkpoint's save right after commits the offset together with the plans.
+   */
+  async commit(cursor: Cursor): Promise<void> {
+    const link = this.#link;
+    if (link.checkpoint) return;
+    const where = parseKafkaPartition(cursor.partition);
+    if (where === undefined) {
+      throw new MicrobatchError(
+        'MB_COMMIT_FAILED',
+        `kafkaSource: '${cursor.partition}' is not a partition of this source`,
+      );
+    }
+    await commitOwned(
+      link,
+      this.#consumer,
+      cursor.partition,
+      [{ topic: where.topic, partition: where.partition, offset: String(cursor.offset + 1), metadata: null }],
+      { clock: this.#clock, rebalanceWait: this.#settings.rebalanceWait, code: 'MB_COMMIT_FAILED' },
+    );
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    // Fetch nothing more; what is queued is still handed over, and commits keep working until close.
+    this.#pause();
+    if (this.#head >= this.#queue.length) this.#settleWaiter();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopped = true;
+    this.#unlisten();
+    const link = this.#link;
+    link.source = false;
+    link.running = false;
+    link.assigned = new Set();
+    wakeJoinWaiters(link);
+    this.#settleWaiter();
+    this.#queue = [];
+    this.#head = 0;
+    if (this.#settings.disconnectOnClose) await this.#consumer.disconnect();
+    else await this.#consumer.stop();
+  }
+
+  #take(): SourceChunk<T> {
+    const queued = this.#queue[this.#head]!;
+    this.#queue[this.#head++] = undefined as unknown as Queued<T>;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    this.#queuedBytes -= queued.bytes;
+    this.#queuedRecords -= queued.records;
+    if (this.#paused && !this.#stopped && this.#queuedBytes <= this.#settings.lowWaterMark) this.#resume();
+    return queued.chunk;
+  }
+
+  /** Wakes a pending read: with the failure, or `null` (stopped, closed, aborted). */
+  #settleWaiter(): void {
+    const waiter = this.#waiter;
+    if (waiter === undefined) return;
+    this.#waiter = undefined;
+    if (this.#failure !== undefined) waiter.reject(this.#failure);
+    else waiter.resolve(null);
+  }
+
+  #fail(error: MicrobatchError): void {
+    this.#failure ??= error;
+    if (this.#head >= this.#queue.length) this.#settleWaiter();
+  }
+
+  // ─── the consumer's side ──────────────────────────────────────────────────────────────────────
+
+  #listen(event: string, listener: (event: KafkaEventLike) => void): void {
+    const off = this.#consumer.on(event, listener);
+    if (typeof off === 'function') this.#off.push(off);
+  }
+
+  #unlisten(): void {
+    for (const off of this.#off.splice(0)) off();
+  }
+
+  /**
+   * A group join. kafkajs uses the eager protocol: a rebalance takes every partition from every
+   * member, and after the join it fetches each assigned partition from its committed offset. So
+   * every partition held before is revoked here — too late to commit anything of it (the group's
+   * generation changed), so the pipeline gives up what it holds uncommitted — and each assigned
+   * partition is resumed from the checkpoint, which the previous owner may have moved.
+   */
+  #onJoin(event: KafkaEventLike): void {
+    if (this.#closed) return;
+    const link = this.#link;
+    const payload = event.payload as { memberAssignment?: Record<string, number[]> } | undefined;
+    const assignment = payload?.memberAssignment ?? {};
+    const previous = [...this.#assigned.keys()];
+    this.#joins++;
+    link.epoch++;
+    link.rebalancing = false;
+    link.running = true;
+    // Queued chunks all belong to revoked partitions: never handed over, read again by their owner.
+    for (let i = this.#head; i < this.#queue.length; i++) this.#handedOver += this.#queue[i]!.records;
+    this.#queue = [];
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    this.#queuedRecords = 0;
+    if (this.#paused) this.#resume();
+    const revoking =
+      previous.length > 0 && this.#context.revoke !== undefined ? this.#context.revoke(previous) : undefined;
+    const next = new Map<string, Assigned>();
+    for (const topic of this.#settings.topics) {
+      for (const partition of assignment[topic] ?? []) {
+        const name = kafkaPartition(topic, partition);
+        const assigned: Assigned = {
+          topic,
+          partition,
+          name,
+          ready: Promise.resolve(),
+          prepared: false,
+          next: Number.NEGATIVE_INFINITY,
+        };
+        next.set(name, assigned);
+      }
+    }
+    this.#assigned = next;
+    link.assigned = new Set(next.keys());
+    // Commits that waited for this join now find their partitions revoked.
+    wakeJoinWaiters(link);
+    this.#logger.info(
+      { source: 'kafka', assigned: [...next.keys()], revoked: previous },
+      'kafka consumer joined the group',
+    );
+    for (const assigned of next.values()) {
+      assigned.ready = this.#prepare(assigned, revoking);
+      assigned.ready.catch((error: unknown) => {
+        this.#fail(
+          MicrobatchError.is(error)
+            ? error
+            : new MicrobatchError(
+                'MB_SOURCE_FAILED',
+                `kafkaSource: could not find where to resume partition '${assigned.name}': ${describeError(error)}`,
+                { cause: error },
+              ),
+        );
+      });
+    }
+  }
+
+  /** Finds where the pipeline resumes a newly assigned partition and seeks there. */
+  async #prepare(assigned: Assigned, revoking: Promise<unknown> | undefined): Promise<void> {
+    if (revoking !== undefined) await revoking;
+    const context = this.#context;
+    let at: number | undefined;
+    if (context.resumeAt !== undefined) at = await context.resumeAt(assigned.name);
+    else {
+      const after = await context.resumeAfter?.(assigned.name);
+      at = after === undefined ? undefined : after + 1;
+    }
+    if (this.#assigned.get(assigned.name) !== assigned) return; // revoked meanwhile
+    if (at !== undefined) {
+      // Batches fetched before this are stale (`isStale()`), and dropped below `next` as well.
+      this.#consumer.seek({ topic: assigned.topic, partition: assigned.partition, offset: String(at) });
+      assigned.next = at;
+    }
+    assigned.prepared = true;
+  }
+
+  #onCrash(event: KafkaEventLike): void {
+    const link = this.#link;
+    link.running = false;
+    wakeJoinWaiters(link);
+    const payload = event.payload as { error?: unknown; restart?: unknown } | undefined;
+    if (payload?.restart === true) {
+      this.#logger.warn(
+        { source: 'kafka', err: describeError(payload.error) },
+        'kafka consumer crashed; the client restarts it',
+      );
+      return;
+    }
+    link.crashed = true;
+    this.#fail(
+      new MicrobatchError(
+        'MB_SOURCE_FAILED',
+        `kafkaSource: the consumer crashed and will not restart: ${describeError(payload?.error)}`,
+        { cause: payload?.error },
+      ),
+    );
+  }
+
+  async #eachBatch(payload: KafkaEachBatchPayloadLike): Promise<void> {
+    const { batch } = payload;
+    if (this.#stopped) return;
+    const name = kafkaPartition(batch.topic, batch.partition);
+    const assigned = this.#assigned.get(name);
+    if (assigned === undefined) return; // not assigned here (any more)
+    if (!assigned.prepared) {
+      try {
+        await this.#waitBeating(assigned.ready, payload);
+      } catch (error) {
+        // A heartbeat that failed (the group rebalances) must reach the client, which rejoins.
+        if (!MicrobatchError.is(error)) throw error;
+        return;
+      }
+    }
+    if (this.#assigned.get(name) !== assigned || this.#stopped || payload.isStale() || !payload.isRunning()) {
+      this.#staleDropped += batch.messages.length;
+      return;
+    }
+    const messages = batch.messages;
+    if (messages.length === 0) return;
+    let queued: Queued<T> | undefined;
+    try {
+      queued = this.#decode(batch, assigned);
+    } catch (error) {
+      // An offset that is not a number below 2^53: the source fails (the client would only retry).
+      if (!MicrobatchError.is(error)) throw error;
+      this.#fail(error);
+      return;
+    }
+    if (queued !== undefined) this.#enqueue(queued);
+    // The consumer's fetch position moves on; nothing is committed before the records are written.
+    payload.resolveOffset(messages[messages.length - 1]!.offset);
+  }
+
+  /** Awaits `promise`, heartbeating meanwhile so the group does not evict this member. */
+  async #waitBeating(promise: Promise<void>, payload: KafkaEachBatchPayloadLike): Promise<void> {
+    let done = false;
+    const settled = promise.then(
+      () => {
+        done = true;
+      },
+      (error: unknown) => {
+        done = true;
+        throw error;
+      },
+    );
+    while (!done) {
+      let timer: unknown;
+      const beat = new Promise<boolean>((resolve) => {
+        timer = this.#clock.setTimeout(() => resolve(true), HEARTBEAT_EVERY);
+      });
+      const ended = await Promise.race([settled.then(() => false), beat]);
+      this.#clock.clearTimeout(timer);
+      if (ended && !done) await payload.heartbeat();
+    }
+    await settled;
+  }
+
+  /** One fetched batch as a chunk: decoded values, or rejects for what does not decode. */
+  #decode(batch: KafkaBatchLike, assigned: Assigned): Queued<T> | undefined {
+    const { topic, partition } = batch;
+    const { decode, eventTime } = this.#settings;
+    const messages = batch.messages;
+    const values: T[] = [];
+    const offsets: number[] = [];
+    const sizes: number[] = [];
+    const times: (number | undefined)[] = [];
+    let keys: (string | undefined)[] | undefined;
+    let headers: (Readonly<Record<string, string>> | undefined)[] | undefined;
+    let rejected: SourceRejection[] | undefined;
+    let bytes = 0;
+    let consecutive = true;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      const offset = Number(message.offset);
+      if (!Number.isSafeInteger(offset) || offset < 0) {
+        throw new MicrobatchError(
+          'MB_SOURCE_FAILED',
+          `kafkaSource: partition '${assigned.name}' returned offset ${show(message.offset)}, not an integer below 2^53`,
+        );
+      }
+      if (offset < assigned.next) {
+        this.#staleDropped++;
+        continue;
+      }
+      assigned.next = offset + 1;
+      const size = (message.value?.length ?? 0) + (message.key?.length ?? 0);
+      bytes += size;
+      const timestamp = Number(message.timestamp);
+      let value: T;
+      let view: KafkaMessage | undefined;
+      try {
+        if (decode === undefined) value = decodeJson(message.value) as T;
+        else {
+          view = viewOf(topic, partition, offset, timestamp, message);
+          value = decode(view);
+        }
+      } catch (error) {
+        (rejected ??= []).push({
+          offset,
+          reason: 'malformed',
+          details: {
+            topic,
+            partition,
+            offset,
+            ...(message.key !== null && { key: message.key.toString('utf8') }),
+            error: describeError(error),
+          },
+          // The raw bytes, for the dead-letter topic to carry unchanged.
+          value: message.value,
+          bytes: size,
+        });
+        consecutive = false;
+        continue;
+      }
+      if (offsets.length > 0 && offset !== offsets[offsets.length - 1]! + 1) consecutive = false;
+      values.push(value);
+      offsets.push(offset);
+      sizes.push(size);
+      if (eventTime === undefined) times.push(Number.isFinite(timestamp) ? timestamp : undefined);
+      else {
+        view ??= viewOf(topic, partition, offset, timestamp, message);
+        let time: number | undefined;
+        try {
+          time = toEventTime(eventTime(view, value));
+        } catch {
+          time = undefined; // `.eventTime()` judges a missing time by its `invalid` policy
+        }
+        times.push(time);
+      }
+      if (message.key !== null && message.key !== undefined) {
+        keys ??= new Array<string | undefined>(values.length - 1).fill(undefined);
+        keys.push(message.key.toString('utf8'));
+      } else keys?.push(undefined);
+      const text = headersOf(message.headers);
+      if (text !== undefined) {
+        headers ??= new Array<Readonly<Record<string, string>> | undefined>(values.length - 1).fill(
+          undefined,
+        );
+        headers.push(text);
+      } else headers?.push(undefined);
+    }
+    const records = values.length + (rejected?.length ?? 0);
+    if (records === 0) return undefined;
+    const chunk: SourceChunk<T> = {
+      partition: assigned.name,
+      values,
+      owned: true,
+      ...(consecutive && values.length > 0 ? { firstOffset: offsets[0]! } : { offsets }),
+      bytes: sizes,
+      eventTimes: times,
+    };
+    if (keys !== undefined) chunk.keys = keys;
+    if (headers !== undefined) chunk.headers = headers;
+    if (rejected !== undefined) chunk.rejected = rejected;
+    return { chunk, bytes, records };
+  }
+
+  #enqueue(queued: Queued<T>): void {
+    const waiter = this.#waiter;
+    if (waiter !== undefined && this.#head >= this.#queue.length) {
+      this.#waiter = undefined;
+      waiter.resolve(queued.chunk);
+      return;
+    }
+    this.#queue.push(queued);
+    this.#queuedBytes += queued.bytes;
+    this.#queuedRecords += queued.records;
+    if (!this.#paused && this.#queuedBytes > this.#settings.highWaterMark) this.#pause();
+  }
+
+  #topicPartitions(): { topic: string; partitions: number[] }[] {
+    const byTopic = new Map<string, number[]>();
+    for (const { topic, partition } of this.#assigned.values()) {
+      let list = byTopic.get(topic);
+      if (list === undefined) byTopic.set(topic, (list = []));
+      list.push(partition);
+    }
+    return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+  }
+
+  #pause(): void {
+    const topics = this.#topicPartitions();
+    this.#paused = true;
+    if (topics.length > 0) this.#consumer.pause(topics);
+    this.#logger.debug(
+      { source: 'kafka', queuedBytes: this.#queuedBytes, highWaterMark: this.#settings.highWaterMark },
+      'kafka partitions paused: the pipeline is not taking records',
+    );
+  }
+
+  #resume(): void {
+    const topics = this.#topicPartitions();
+    this.#paused = false;
+    if (topics.length > 0) this.#consumer.resume(topics);
+    this.#logger.debug({ source: 'kafka', queuedBytes: this.#queuedBytes }, 'kafka partitions resumed');
+  }
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** The default decode: JSON of the UTF-8 value; a tombstone is `null`. Invalid UTF-8 throws. */
+function decodeJson(value: Buffer | null): unknown {
+  if (value === null || value === undefined) return null;
+  const text = decoder.decode(value);
+  // Decoding replaced invalid bytes with U+FFFD; only then is the line checked byte by byte.
+  if (text.includes('\uFFFD') && !isUtf8(value)) throw new Error('the value is not valid UTF-8');
+  return JSON.parse(text);
+}
+
+function viewOf(
+  topic: string,
+  partition: number,
+  offset: number,
+  timestamp: number,
+  message: { key: Buffer | null; value: Buffer | null; headers?: KafkaHeaders },
+): KafkaMessage {
+  return {
+    topic,
+    partition,
+    offset,
+    key: message.key,
+    value: message.value,
+    timestamp,
+    headers: message.headers,
+  };
+}
+
+/** Headers as UTF-8 strings; a header sent several times keeps its last value. */
+function headersOf(headers: KafkaHeaders | undefined): Record<string, string> | undefined {
+  if (headers === undefined) return undefined;
+  let out: Record<string, string> | undefined;
+  for (const name of Object.keys(headers)) {
+    let value = headers[name];
+    if (Array.isArray(value)) value = value[value.length - 1];
+    if (value === undefined) continue;
+    (out ??= {})[name] = typeof value === 'string' ? value : value.toString('utf8');
+  }
+  return out;
+}
