@@ -80,8 +80,28 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
   let pipeline = '';
   let clock = { now: () => Date.now() };
 
-  /** The partition path of each record, grouped: path → indices into batch.records. */
-  function group(batch: Batch<T>): Map<string, number[]> {
+  /**
+   * The partition path of each record, grouped: path → indices into batch.records, or `undefined`
+   * for "every record of the batch" (the usual case, found without a list of a million indices).
+   */
+  function group(batch: Batch<T>): Map<string, number[] | undefined> {
+    const records = batch.records;
+    const times = batch.eventTimes;
+    if (typeof partitionBy !== 'function' && records.length > 0) {
+      // Processing time, or event times that all fall in the first record's bucket: one partition.
+      const first = bucketOf(times?.[0] ?? batch.openedAt, unit ?? 'hour');
+      let i = 0;
+      if (times !== undefined) {
+        const { start, end } = first;
+        const n = records.length;
+        while (i < n) {
+          const time = times[i] ?? batch.openedAt;
+          if (time < start || time >= end) break;
+          i++;
+        }
+      }
+      if (times === undefined || i === records.length) return new Map([[first.path, undefined]]);
+    }
     const groups = new Map<string, number[]>();
     const groupOf = (path: string) => {
       let list = groups.get(path);
@@ -91,10 +111,10 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
     // Records of a batch mostly share a bucket: it is reused while the times fall inside it.
     let bucket: Bucket | undefined;
     let members: number[] = [];
-    for (let i = 0; i < batch.records.length; i++) {
-      const time = batch.eventTimes?.[i] ?? batch.openedAt;
+    for (let i = 0; i < records.length; i++) {
+      const time = times?.[i] ?? batch.openedAt;
       if (typeof partitionBy === 'function') {
-        groupOf(partitionPath(partitionBy(batch.records[i]!, time), where)).push(i);
+        groupOf(partitionPath(partitionBy(records[i]!, time), where)).push(i);
         continue;
       }
       if (bucket === undefined || time < bucket.start || time >= bucket.end) {
@@ -125,7 +145,7 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
       const files: { path: string; bytes: Uint8Array }[] = [];
       for (const [path, indices] of group(batch)) {
         // The usual case, all records in one partition, encodes the batch's own array.
-        const whole = indices.length === batch.records.length;
+        const whole = indices === undefined || indices.length === batch.records.length;
         const records = whole ? batch.records : indices.map((i) => batch.records[i]);
         const rows = whole ? undefined : Int32Array.from(indices);
         try {

@@ -316,3 +316,335 @@ function grow(bytes: Uint8Array, needed: number, place: Place): Uint8Array {
   next.set(bytes);
   return next;
 }
+
+// ── the fast path: flat schemas, one pass over the records ─────────────────────────────────────
+
+/** Column types the one-pass builder writes; a schema with a struct or a list takes the checked path. */
+const FLAT_TYPES = new Set(['string', 'enum', 'float64', 'int32', 'int64', 'boolean', 'timestamp']);
+
+/** True when every top-level column is a leaf, so {@link buildFlatColumns} can build them. */
+export function isFlat(columns: readonly ParquetColumn[]): boolean {
+  return columns.every((c) => FLAT_TYPES.has(c.type));
+}
+
+/**
+ * One column's builder on the fast path. `put` stores the value of row `i` and returns false for
+ * anything it does not take the common way (an ISO string for a timestamp, a bigint, a misfit); the
+ * caller then builds the whole batch on the checked path, which converts or names the misfit.
+ */
+interface FlatBuilder {
+  put(v: unknown, i: number): boolean;
+  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data;
+}
+
+/** The most bytes of column buffers kept from one batch for the next, over all columns. */
+const KEEP_AT_MOST = 64 * 1024 * 1024;
+
+/**
+ * Column buffers reused from batch to batch. Allocating fresh typed arrays for every batch grows V8's
+ * external memory by tens of MB per batch, and that starts a full mark of the heap (which holds the
+ * records): measured as most of the encoder's GC time. A buffer is handed out with stale contents;
+ * the builders write every byte they hand to Arrow. Buffers are reused only while the batch that
+ * took them is being written, synchronously, so no two batches share one.
+ */
+class Scratch {
+  readonly #kept = new Map<number, ArrayBuffer>();
+  #keptBytes = 0;
+
+  /** A buffer of at least `bytes` for `slot` (a column's buffer), with stale contents. */
+  take(slot: number, bytes: number): ArrayBuffer {
+    const have = this.#kept.get(slot);
+    if (have !== undefined && have.byteLength >= bytes) return have;
+    const fresh = new ArrayBuffer(bytes);
+    const freed = have?.byteLength ?? 0;
+    if (this.#keptBytes - freed + bytes <= KEEP_AT_MOST) {
+      this.#kept.set(slot, fresh);
+      this.#keptBytes += bytes - freed;
+    }
+    return fresh;
+  }
+}
+
+const scratch = new Scratch();
+
+/** A lazily allocated validity bitmap for the fast builders (a column without nulls has none). */
+class FlatNulls {
+  bitmap: Uint8Array | undefined;
+  count = 0;
+  constructor(
+    readonly length: number,
+    readonly nullable: boolean,
+  ) {}
+  /** Records a null at row `i`; false when the column does not allow one. */
+  set(i: number): boolean {
+    if (!this.nullable) return false;
+    this.bitmap ??= new Uint8Array((this.length + 7) >> 3).fill(0xff);
+    this.bitmap[i >> 3]! &= ~(1 << (i & 7));
+    this.count++;
+    return true;
+  }
+  parts(): { nullCount: number; nullBitmap?: Uint8Array } {
+    return this.bitmap === undefined ? { nullCount: 0 } : { nullCount: this.count, nullBitmap: this.bitmap };
+  }
+}
+
+class Utf8Builder implements FlatBuilder {
+  readonly nulls: FlatNulls;
+  readonly offsets: Int32Array;
+  bytes: Uint8Array;
+  end = 0;
+  constructor(
+    readonly length: number,
+    nullable: boolean,
+    readonly allowed: ReadonlySet<string> | undefined,
+    readonly slot: number,
+  ) {
+    this.nulls = new FlatNulls(length, nullable);
+    this.offsets = new Int32Array(scratch.take(slot, 4 * (length + 1)), 0, length + 1);
+    this.offsets[0] = 0;
+    const bytes = Math.max(1024, length * 16);
+    this.bytes = new Uint8Array(scratch.take(slot + 1, bytes), 0, bytes);
+  }
+  put(v: unknown, i: number): boolean {
+    if (typeof v === 'string') {
+      if (this.allowed !== undefined && !this.allowed.has(v)) return false;
+      const length = v.length;
+      let end = this.end;
+      // A UTF-16 code unit takes at most 3 bytes in UTF-8; past 2 GiB the checked path explains.
+      if (end + length * 3 > this.bytes.length) {
+        if (end + length * 3 > INT32_MAX) return false;
+        const size = Math.min(INT32_MAX, Math.max(end + length * 3, this.bytes.length * 2));
+        const next = new Uint8Array(scratch.take(this.slot + 1, size), 0, size);
+        next.set(this.bytes.subarray(0, end));
+        this.bytes = next;
+      }
+      const bytes = this.bytes;
+      let j = 0;
+      if (length <= 64) {
+        for (; j < length; j++) {
+          const code = v.charCodeAt(j);
+          if (code >= 0x80) break;
+          bytes[end + j] = code;
+        }
+      }
+      end += j === length ? length : encoder.encodeInto(v, bytes.subarray(end)).written;
+      this.end = end;
+    } else if (v === null || v === undefined) {
+      if (!this.nulls.set(i)) return false;
+    } else return false;
+    this.offsets[i + 1] = this.end;
+    return true;
+  }
+  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
+    return A.makeData({
+      type: type as Arrow.Utf8,
+      length: this.length,
+      ...this.nulls.parts(),
+      data: this.bytes.subarray(0, this.end),
+      valueOffsets: this.offsets,
+    });
+  }
+}
+
+class Float64Builder implements FlatBuilder {
+  readonly nulls: FlatNulls;
+  readonly values: Float64Array;
+  constructor(
+    readonly length: number,
+    nullable: boolean,
+    slot: number,
+  ) {
+    this.nulls = new FlatNulls(length, nullable);
+    this.values = new Float64Array(scratch.take(slot, 8 * length), 0, length);
+  }
+  put(v: unknown, i: number): boolean {
+    if (typeof v === 'number') this.values[i] = v;
+    else if (v === null || v === undefined) {
+      this.values[i] = 0;
+      return this.nulls.set(i);
+    } else return false;
+    return true;
+  }
+  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
+    return A.makeData({
+      type: type as Arrow.Float64,
+      length: this.length,
+      ...this.nulls.parts(),
+      data: this.values,
+    });
+  }
+}
+
+class Int32Builder implements FlatBuilder {
+  readonly nulls: FlatNulls;
+  readonly values: Int32Array;
+  constructor(
+    readonly length: number,
+    nullable: boolean,
+    slot: number,
+  ) {
+    this.nulls = new FlatNulls(length, nullable);
+    this.values = new Int32Array(scratch.take(slot, 4 * length), 0, length);
+  }
+  put(v: unknown, i: number): boolean {
+    if (typeof v === 'number' && (v | 0) === v) this.values[i] = v;
+    else if (v === null || v === undefined) {
+      this.values[i] = 0;
+      return this.nulls.set(i);
+    } else return false;
+    return true;
+  }
+  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
+    return A.makeData({
+      type: type as Arrow.Int32,
+      length: this.length,
+      ...this.nulls.parts(),
+      data: this.values,
+    });
+  }
+}
+
+/** int64 and timestamp: safe-integer numbers (and valid `Date`s for a timestamp) as two 32-bit words. */
+class Int64Builder implements FlatBuilder {
+  readonly nulls: FlatNulls;
+  readonly values: BigInt64Array;
+  readonly words: Int32Array;
+  constructor(
+    readonly length: number,
+    nullable: boolean,
+    readonly isTime: boolean,
+    slot: number,
+  ) {
+    this.nulls = new FlatNulls(length, nullable);
+    const buffer = scratch.take(slot, 8 * length);
+    this.values = new BigInt64Array(buffer, 0, length);
+    this.words = new Int32Array(buffer, 0, 2 * length);
+  }
+  put(v: unknown, i: number): boolean {
+    let ms: number;
+    if (this.isTime && v instanceof Date) {
+      ms = v.getTime();
+      if (Number.isNaN(ms)) return false; // an invalid Date: the checked path names it
+    } else if (typeof v === 'number' && Number.isSafeInteger(v)) {
+      ms = v;
+    } else if (this.isTime && typeof v === 'number' && Number.isFinite(v)) {
+      ms = Math.floor(v);
+    } else if (v === null || v === undefined) {
+      this.values[i] = 0n;
+      return this.nulls.set(i);
+    } else return false;
+    const high = Math.floor(ms / TWO_32);
+    this.words[2 * i] = ms - high * TWO_32;
+    this.words[2 * i + 1] = high;
+    return true;
+  }
+  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
+    return A.makeData({
+      type: type as Arrow.Int64,
+      length: this.length,
+      ...this.nulls.parts(),
+      data: this.values,
+    });
+  }
+}
+
+class BoolBuilder implements FlatBuilder {
+  readonly nulls: FlatNulls;
+  readonly values: Uint8Array;
+  constructor(
+    readonly length: number,
+    nullable: boolean,
+    slot: number,
+  ) {
+    this.nulls = new FlatNulls(length, nullable);
+    const bytes = (length + 7) >> 3;
+    this.values = new Uint8Array(scratch.take(slot, bytes), 0, bytes).fill(0);
+  }
+  put(v: unknown, i: number): boolean {
+    if (v === true) this.values[i >> 3]! |= 1 << (i & 7);
+    else if (v !== false) return (v === null || v === undefined) && this.nulls.set(i);
+    return true;
+  }
+  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
+    return A.makeData({
+      type: type as Arrow.Bool,
+      length: this.length,
+      ...this.nulls.parts(),
+      data: this.values,
+    });
+  }
+}
+
+/** The builder of top-level column number `c`; its buffers are scratch slots `2c` and `2c + 1`. */
+function flatBuilder(column: ParquetColumn, n: number, c: number): FlatBuilder {
+  const slot = 2 * c;
+  switch (column.type) {
+    case 'string':
+      return new Utf8Builder(n, column.nullable, undefined, slot);
+    case 'enum':
+      return new Utf8Builder(n, column.nullable, new Set(column.values), slot);
+    case 'float64':
+      return new Float64Builder(n, column.nullable, slot);
+    case 'int32':
+      return new Int32Builder(n, column.nullable, slot);
+    case 'int64':
+    case 'timestamp':
+      return new Int64Builder(n, column.nullable, column.type === 'timestamp', slot);
+    case 'boolean':
+      return new BoolBuilder(n, column.nullable, slot);
+    default:
+      throw new Error(`not a flat column type: ${column.type}`);
+  }
+}
+
+/** Fills the builders from the records, row by row; returns the first row it could not take, or -1. */
+type FlatFill = (records: readonly unknown[], builders: readonly FlatBuilder[]) => number;
+const fills = new Map<string, FlatFill>();
+
+/**
+ * The loop is generated per schema so that each field is a named property access (`r["sku"]`) with
+ * its own inline cache, and each builder call site sees one builder class: reading `record[name]`
+ * with a variable name, or calling builders through one polymorphic site, is several times slower.
+ */
+function fillFor(columns: readonly ParquetColumn[]): FlatFill {
+  const key = columns.map((c) => `${c.name}\u0000${c.type}`).join('\u0001');
+  let fill = fills.get(key);
+  if (fill === undefined) {
+    const init = columns.map((_, c) => `const b${c} = builders[${c}];`).join(' ');
+    const puts = columns
+      .map((c, k) => `if (!b${k}.put(r[${JSON.stringify(c.name)}], i)) return i;`)
+      .join(' ');
+    fill = new Function(
+      'records',
+      'builders',
+      `${init}
+       for (let i = 0, n = records.length; i < n; i++) {
+         const r = records[i];
+         if (typeof r !== 'object' || r === null) return i;
+         ${puts}
+       }
+       return -1;`,
+    ) as FlatFill;
+    if (fills.size >= 64) fills.clear();
+    fills.set(key, fill);
+  }
+  return fill;
+}
+
+/**
+ * Builds the Arrow data of flat columns ({@link isFlat}) in one pass over the records, without an
+ * array of values per column. Returns `undefined` when a value is not of the common kind (a null in a
+ * non-nullable column, a misfit, an ISO string timestamp, a bigint, a record that is not an object):
+ * the caller then builds the batch on the checked path, which converts it or throws
+ * `MB_ENCODE_FAILED` naming the column, the row and the value. The data's buffers are reused by the
+ * next call: write them (parquet-wasm copies them) before anything else runs.
+ */
+export function buildFlatColumns(
+  A: ArrowModule,
+  columns: readonly ParquetColumn[],
+  records: readonly unknown[],
+): Arrow.Data[] | undefined {
+  const builders = columns.map((c, k) => flatBuilder(c, records.length, k));
+  if (fillFor(columns)(records, builders) !== -1) return undefined;
+  return builders.map((b, c) => b.data(A, arrowType(A, columns[c]!)));
+}

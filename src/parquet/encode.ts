@@ -2,7 +2,8 @@ import type * as ParquetWasm from 'parquet-wasm';
 import { invalidOptions, MicrobatchError } from '../core/errors.js';
 import { loadPeer } from '../core/peers.js';
 import { parseCount, show } from '../core/units.js';
-import { type ArrowModule, arrowField, buildColumn } from './columns.js';
+import { type ArrowModule, arrowField, buildColumn, buildFlatColumns, isFlat } from './columns.js';
+import { type ArrowMessageModule, loadArrowMessage, streamOf } from './ipc.js';
 import { type ParquetColumn, type ParquetColumnInput, type ParquetSchema, parquetSchema } from './schema.js';
 
 /** Compression codecs for {@link encodeParquet}. */
@@ -46,16 +47,20 @@ export function resolveEncodeOptions(
   return { compression, rowGroupSize };
 }
 
-type Peers = { A: ArrowModule; P: typeof ParquetWasm };
+type Peers = { A: ArrowModule; M: ArrowMessageModule; P: typeof ParquetWasm };
 
 /** apache-arrow and parquet-wasm, loaded on first use: importing microbatch loads neither. */
 async function peers(): Promise<Peers> {
-  const [A, P] = await Promise.all([
+  const [A, M, P] = await Promise.all([
     loadPeer<ArrowModule>('apache-arrow', 'encodeParquet', () => import('apache-arrow')),
+    loadArrowMessage('encodeParquet'),
     loadPeer<typeof ParquetWasm>('parquet-wasm', 'encodeParquet', () => import('parquet-wasm')),
   ]);
-  return { A, P };
+  return { A, M, P };
 }
+
+/** The Arrow schema of each column list, built once (the IPC schema message is cached on it). */
+const arrowSchemas = new WeakMap<readonly ParquetColumn[], import('apache-arrow').Schema>();
 
 /**
  * Encodes records as one Parquet file, in memory. Each column is built straight into Arrow buffers
@@ -94,21 +99,31 @@ export async function encodeColumns(
   options: ResolvedEncodeOptions,
   rows?: Int32Array,
 ): Promise<Uint8Array> {
-  const { A, P } = await peers();
-  const values = splitColumns(records, columns, rows);
-  const data = columns.map((column, c) => buildColumn(A, column, values[c]!, { path: column.name, rows }));
+  const { A, M, P } = await peers();
+  // Everything from here to the write is synchronous: the stream buffer is shared between calls.
+  const data =
+    (isFlat(columns) ? buildFlatColumns(A, columns, records) : undefined) ??
+    checkedColumns(A, records, columns, rows);
+  let schema = arrowSchemas.get(columns);
+  if (schema === undefined) {
+    schema = new A.Schema(columns.map((c) => arrowField(A, c)));
+    arrowSchemas.set(columns, schema);
+  }
+  return writeIpc(P, streamOf(M, schema, data, records.length), options, highCardinality(columns, records));
+}
 
-  const schema = new A.Schema(columns.map((c) => arrowField(A, c)));
-  const batch = new A.RecordBatch(
-    schema,
-    A.makeData({ type: new A.Struct(schema.fields), length: records.length, nullCount: 0, children: data }),
-  );
-  return writeIpc(
-    P,
-    A.tableToIPC(new A.Table(schema, [batch]), 'stream'),
-    options,
-    highCardinality(columns, values),
-  );
+/**
+ * The checked path: one array of values per column, then each column built with every value checked
+ * (nested columns, and any batch the one-pass builder gave back, e.g. to name a misfit).
+ */
+function checkedColumns(
+  A: ArrowModule,
+  records: readonly unknown[],
+  columns: readonly ParquetColumn[],
+  rows: Int32Array | undefined,
+): import('apache-arrow').Data[] {
+  const values = splitColumns(records, columns, rows);
+  return columns.map((column, c) => buildColumn(A, column, values[c]!, { path: column.name, rows }));
 }
 
 /**
@@ -157,23 +172,36 @@ function splitColumns(
 }
 
 /**
- * Top-level string and number columns whose values look mostly distinct, judged on a sample of up
- * to 1,024 rows spread over the batch. Parquet's dictionary encoding pays off for repeated values
- * (a currency, a status); for ids and URLs the writer builds a dictionary for nothing, then falls
- * back to plain encoding: measured at 4× the time of the whole write for 1M distinct strings.
+ * Top-level string, number and timestamp columns whose values look mostly distinct, judged on a
+ * sample of up to 1,024 rows spread over the batch. Parquet's dictionary encoding pays off for
+ * repeated values (a currency, a status); for ids, URLs and event times the writer builds a
+ * dictionary for nothing, then falls back to plain encoding: measured at 4× the time of the whole
+ * write for 1M distinct strings; for 100k distinct timestamps, a file 45% larger than plain.
+ * Internal (the benchmark gives the plain Arrow path the same writer properties); `records` must be
+ * objects.
  */
-function highCardinality(columns: readonly ParquetColumn[], values: unknown[][]): string[] {
+export function highCardinality(columns: readonly ParquetColumn[], records: readonly unknown[]): string[] {
   const out: string[] = [];
-  columns.forEach((column, c) => {
-    if (column.type !== 'string' && column.type !== 'float64' && column.type !== 'int64') return;
-    const list = values[c]!;
-    const sample = Math.min(list.length, 1_024);
-    if (sample < 64) return;
-    const step = list.length / sample;
+  const sample = Math.min(records.length, 1_024);
+  if (sample < 64) return out;
+  const step = records.length / sample;
+  for (const column of columns) {
+    if (
+      column.type === 'boolean' ||
+      column.type === 'enum' ||
+      column.type === 'struct' ||
+      column.type === 'list'
+    )
+      continue;
     const seen = new Set<unknown>();
-    for (let k = 0; k < sample; k++) seen.add(list[Math.floor(k * step)]);
+    // The records are objects: the columns were built from them.
+    for (let k = 0; k < sample; k++) {
+      const v = (records[Math.floor(k * step)] as Record<string, unknown>)[column.name];
+      // Dates are compared by time: two Date objects are distinct members of a Set.
+      seen.add(v instanceof Date ? v.getTime() : v);
+    }
     if (seen.size > sample / 2) out.push(column.name);
-  });
+  }
   return out;
 }
 
@@ -196,6 +224,9 @@ export function writeIpc(
   options: ResolvedEncodeOptions,
   noDictionary: readonly string[] = [],
 ): Uint8Array {
+  // parquet-rs' defaults besides the codec: data page v1 (v2 wrote 17% larger files and not every
+  // engine reads it), page statistics (12–15% of the write, but readers skip pages with them), 1 MB
+  // pages. Measurements in docs/parquet-lake.md, "Performance".
   let builder = new P.WriterPropertiesBuilder()
     .setCompression(P.Compression[CODECS[options.compression]])
     .setMaxRowGroupSize(options.rowGroupSize)

@@ -47,6 +47,48 @@ describe('parquetLakeSink layout', () => {
     ]);
   });
 
+  it('splits a batch whose records share an hour up to the last one, and names rows of the batch', async () => {
+    // The sink first checks whether every record is in the first record's hour (one file, no index
+    // list); a record outside it, even the last, sends the batch through the per-record grouping.
+    const sink = parquetLakeSink<Reading>({ dir, table: 'readings', schema: Reading });
+    await sink.open?.(sinkContext('hour'));
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    const same = timedBatch(
+      ids.map((id, i) => reading(id, i)),
+      ids.map((_, i) => T14 + i),
+    );
+    await sink.write(same, writeOptions());
+    expect(await listFiles(dir)).toEqual([`readings/dt=2026-11-25/hr=14/part-${same.id}.parquet`]);
+    const read = (batchId: string) =>
+      queryDuckDB(
+        `SELECT id, hr FROM read_parquet(${glob()}, hive_partitioning = true, filename = true) WHERE filename LIKE ${sqlString(`%part-${batchId}.parquet`)} ORDER BY id`,
+      );
+    expect(await read(same.id)).toEqual(ids.map((id) => ({ id, hr: 14n })));
+
+    const lastLate = timedBatch(
+      ids.map((id, i) => reading(`${id}2`, i)),
+      ids.map((_, i) => (i === 4 ? T14 + HOUR : T14 + i)),
+      5,
+    );
+    await sink.write(lastLate, writeOptions());
+    expect(await read(lastLate.id)).toEqual([
+      ...['a2', 'b2', 'c2', 'd2'].map((id) => ({ id, hr: 14n })),
+      { id: 'e2', hr: 15n },
+    ]);
+
+    // A misfit in the second partition is named by its row in the batch, not in the partition.
+    const bad = timedBatch(
+      [reading('x', 1), reading('y', 2), { id: 'z', value: 'oops', country: 'FR' } as unknown as Reading],
+      [T14, T14 + HOUR, T14 + HOUR],
+      10,
+    );
+    const error = await rejection(Promise.resolve(sink.write(bad, writeOptions())));
+    expectCode(error, 'MB_ENCODE_FAILED');
+    expect((error as Error).message).toContain(
+      "column 'value' (float64) at row 2: expected a number, got 'oops'",
+    );
+  });
+
   it("partitions by the pipeline's unit when partitionBy is omitted, and by 'hour' without event time", async () => {
     const daily = parquetLakeSink<Reading>({ dir, table: 'readings', schema: Reading });
     await daily.open?.(sinkContext('day'));
