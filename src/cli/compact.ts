@@ -19,7 +19,9 @@ Options:
   --min-input-files <n>       leave bins of fewer files alone, n >= 2 (default: 2)
   --partition <path>          only this partition (and those below it), e.g. dt=2026-11-25/hr=14;
                               repeat for several (default: every partition)
-  --compression <codec>       ${COMPRESSIONS.join(' | ')} (default: zstd)
+  --rewrite                   decode and re-encode every row into large row groups (slower; can change
+                              the codec) instead of copying the row groups as they are (the default)
+  --compression <codec>       with --rewrite: ${COMPRESSIONS.join(' | ')} (default: zstd)
   --json                      print the reports as JSON on stdout
   --help                      show this help
 
@@ -31,6 +33,7 @@ interface CompactArgs {
   targetFileBytes: number;
   minInputFiles: number;
   partitions: string[] | undefined;
+  rewrite: boolean;
   compression: CompactionCompression;
   json: boolean;
 }
@@ -51,6 +54,11 @@ function parse(argv: string[]): CompactArgs | 'help' {
         ? 'compact needs the lake directory: microbatch compact <dir>'
         : `compact takes one directory; got ${positionals.join(' ')}`,
     );
+  }
+  const rewrite = values.rewrite ?? false;
+  if (values.compression !== undefined && !rewrite) {
+    // Copied row groups keep their codec: a codec without --rewrite would be silently ignored.
+    throw new UsageError('--compression needs --rewrite (copied row groups keep their codec)');
   }
   const compression = (values.compression ?? 'zstd') as CompactionCompression;
   if (!COMPRESSIONS.includes(compression)) {
@@ -75,6 +83,7 @@ function parse(argv: string[]): CompactArgs | 'help' {
       ),
     ),
     partitions: values.partition,
+    rewrite,
     compression,
     json: values.json ?? false,
   };
@@ -90,6 +99,7 @@ function parseCompactArgs(argv: string[]) {
       'target-file-size': { type: 'string' },
       'min-input-files': { type: 'string' },
       partition: { type: 'string', multiple: true },
+      rewrite: { type: 'boolean' },
       compression: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -162,6 +172,7 @@ function summaryLine(
   name: string,
   r: Pick<
     CompactionReport,
+    | 'mode'
     | 'filesBefore'
     | 'filesAfter'
     | 'bytesBefore'
@@ -175,7 +186,7 @@ function summaryLine(
 ): string {
   return (
     `${name}: ${r.filesBefore} files → ${r.filesAfter}, ${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}, ` +
-    `${r.rowsRewritten} rows rewritten; ${r.partitionsScanned} closed partitions, ${r.partitionsSkippedOpen} open skipped` +
+    `${r.rowsRewritten} rows ${r.mode === 'copy' ? 'copied (row groups, not decoded)' : 'rewritten (decoded and re-encoded)'}; ${r.partitionsScanned} closed partitions, ${r.partitionsSkippedOpen} open skipped` +
     (r.recoveredIntents > 0 ? `, ${r.recoveredIntents} interrupted compactions recovered` : '') +
     (r.skippedBins.length > 0 ? `, ${r.skippedBins.length} bins left alone (see above)` : '')
   );
@@ -198,7 +209,8 @@ export async function compactCommand(argv: string[], io: CliIo): Promise<number>
         targetFileBytes: args.targetFileBytes,
         minInputFiles: args.minInputFiles,
         ...(args.partitions === undefined ? {} : { partitions: args.partitions }),
-        compression: args.compression,
+        rewrite: args.rewrite,
+        ...(args.rewrite ? { compression: args.compression } : {}),
         signal: io.signal,
         onProgress: (event) => {
           const line = progressLine(event);
@@ -208,6 +220,7 @@ export async function compactCommand(argv: string[], io: CliIo): Promise<number>
     );
   }
   const total = {
+    mode: args.rewrite ? ('rewrite' as const) : ('copy' as const),
     filesBefore: sum(reports, 'filesBefore'),
     filesAfter: sum(reports, 'filesAfter'),
     bytesBefore: sum(reports, 'bytesBefore'),

@@ -16,6 +16,7 @@ import {
   rows,
   writeDataFile,
 } from '../lake/compact-helpers.js';
+import { queryDuckDB, sqlString } from '../parquet/readers.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const tsx = createRequire(import.meta.url).resolve('tsx');
@@ -82,17 +83,17 @@ describe('microbatch compact', () => {
     const summary = run.stdout.trim().split('\n');
     expect(summary).toEqual([
       expect.stringMatching(
-        /^orders: 4 files → 1, [\d.]+KB → [\d.]+KB, 40 rows rewritten; 1 closed partitions, 1 open skipped$/,
+        /^orders: 4 files → 1, [\d.]+KB → [\d.]+KB, 40 rows copied \(row groups, not decoded\); 1 closed partitions, 1 open skipped$/,
       ),
       expect.stringMatching(/^prices: 4 files → 1, /),
       expect.stringMatching(
-        /^total: 8 files → 2, [\d.]+KB → [\d.]+KB, 80 rows rewritten; 2 closed partitions, 2 open skipped$/,
+        /^total: 8 files → 2, [\d.]+KB → [\d.]+KB, 80 rows copied \(row groups, not decoded\); 2 closed partitions, 2 open skipped$/,
       ),
     ]);
     expect([await readWithDuckDB(dir, 'orders'), await readWithDuckDB(dir, 'prices')]).toEqual(before);
   }, 60_000);
 
-  it('takes --table, repeated --partition, --min-input-files, --target-file-size, --compression and --json', async () => {
+  it('takes --table, repeated --partition, --min-input-files, --target-file-size, --rewrite, --compression and --json', async () => {
     const dir = await lake();
     await writeDataFile(dir, 'orders', 'dt=2026-11-26/hr=01', 'x', encodeRows(rows(5000, 3)));
     await writeDataFile(dir, 'orders', 'dt=2026-11-26/hr=01', 'y', encodeRows(rows(6000, 3)));
@@ -115,6 +116,7 @@ describe('microbatch compact', () => {
       'dt=2026-11-26/hr=01',
       '--target-file-size',
       '64MB',
+      '--rewrite',
       '--compression',
       'snappy',
       '--json',
@@ -124,12 +126,17 @@ describe('microbatch compact', () => {
     expect(report.tables).toHaveLength(1);
     expect(report.tables[0]).toMatchObject({
       table: 'orders',
+      mode: 'rewrite',
       partitionsScanned: 2,
       outputs: 2,
       filesBefore: 6,
       filesAfter: 2,
     });
-    expect(report.total).toMatchObject({ filesBefore: 6, filesAfter: 2, rowsRewritten: 46 });
+    expect(report.total).toMatchObject({ mode: 'rewrite', filesBefore: 6, filesAfter: 2, rowsRewritten: 46 });
+    // --rewrite re-encoded with the codec asked for (the inputs are zstd).
+    const glob = sqlString(join(dir, 'orders', '**', 'compacted-*.parquet'));
+    const codecs = await queryDuckDB(`SELECT DISTINCT compression FROM parquet_metadata(${glob})`);
+    expect(codecs).toEqual([{ compression: 'SNAPPY' }]);
     // prices was not named: untouched.
     expect((await listTree(join(dir, 'prices'))).filter((p) => p.includes('compacted-'))).toEqual([]);
   }, 60_000);
@@ -140,7 +147,8 @@ describe('microbatch compact', () => {
     [['compact', '/tmp', '--target-file-size', 'huge'], '--target-file-size must be a positive size'],
     [['compact', '/tmp', '--min-input-files', '1'], '--min-input-files must be an integer ≥ 2'],
     [['compact', '/tmp', '--min-input-files', 'two'], '--min-input-files must be an integer ≥ 2'],
-    [['compact', '/tmp', '--compression', 'lzma'], '--compression must be one of zstd'],
+    [['compact', '/tmp', '--rewrite', '--compression', 'lzma'], '--compression must be one of zstd'],
+    [['compact', '/tmp', '--compression', 'snappy'], '--compression needs --rewrite'],
     [['compact', '/tmp', '--table', '../etc'], '--table: table must be'],
     [['compact', '/tmp', '/var'], 'compact takes one directory'],
     [['frobnicate'], "unknown command 'frobnicate'"],

@@ -83,11 +83,12 @@ describe('compaction crash at any step', () => {
       fc.integer({ min: 0, max: 3 }),
       fc.double({ min: 1.5, max: 5, noNaN: true }),
       fc.boolean(),
+      fc.boolean(),
     ],
-    { numRuns: 30 },
+    { numRuns: 40 },
   )(
-    'loses no row, and the next run leaves every row exactly once',
-    async (shape, step, nth, factor, leaveTemp) => {
+    'loses no row, and the next run leaves every row exactly once (copy or rewrite)',
+    async (shape, step, nth, factor, leaveTemp, rewrite) => {
       const { dir, total } = await build(shape);
       try {
         const sizes = await Promise.all(
@@ -108,7 +109,7 @@ describe('compaction crash at any step', () => {
           }
           throw new SimulatedCrash(`crash at ${at} #${nth}`);
         });
-        const first = await compactLake({ dir, table: 't', targetFileBytes }).then(
+        const first = await compactLake({ dir, table: 't', targetFileBytes, rewrite }).then(
           () => undefined,
           (error: unknown) => error,
         );
@@ -118,7 +119,7 @@ describe('compaction crash at any step', () => {
         // Between the crash and the next run: every row at least once (duplicates possible after step 2).
         expect(new Set(await ids(dir)).size).toBe(total);
 
-        const clean = await compactLake({ dir, table: 't', targetFileBytes });
+        const clean = await compactLake({ dir, table: 't', targetFileBytes, rewrite });
         if (crashed && step !== 'before-intent' && step !== 'intent-deleted')
           expect(clean.recoveredIntents).toBe(1);
         const expected = Array.from({ length: total }, (_, i) => i);
@@ -126,7 +127,7 @@ describe('compaction crash at any step', () => {
         expect((await readWithDuckDB(dir, 't')).map((row) => Number(row.id))).toEqual(expected);
         expect(await leftovers(dir)).toEqual([]);
         const state = await snapshot(dir);
-        const third = await compactLake({ dir, table: 't', targetFileBytes });
+        const third = await compactLake({ dir, table: 't', targetFileBytes, rewrite });
         expect(third.outputs).toBe(0);
         expect(await snapshot(dir)).toEqual(state);
       } finally {
@@ -136,57 +137,62 @@ describe('compaction crash at any step', () => {
     60_000,
   );
 
-  it('recovers an intent whose inputs are partly deleted, and rolls back one whose output is absent', async () => {
-    const { dir, total } = await build([[5, 6, 7]]);
-    try {
-      const partition = join(dir, 't', PARTITIONS[0]!);
-      let deleted = 0;
-      setCompactionFaultHook((at) => {
-        if (at === 'input-deleted' && ++deleted === 2)
-          throw new SimulatedCrash('after two of three deletions');
-      });
-      await expect(compactLake({ dir, table: 't' })).rejects.toBeInstanceOf(SimulatedCrash);
-      setCompactionFaultHook(undefined);
-      const names = await readdir(partition);
-      expect(names.filter((n) => n.startsWith('part-'))).toHaveLength(1);
-      expect(names.filter((n) => n.startsWith('_compaction-'))).toHaveLength(1);
-      const recovered = await compactLake({ dir, table: 't' });
-      expect(recovered.recoveredIntents).toBe(1);
-      expect((await readdir(partition)).sort()).toEqual([
-        '_SUCCESS',
-        expect.stringMatching(/^compacted-[0-9a-f]{16}\.parquet$/),
-      ]);
-      expect(await ids(dir)).toEqual(Array.from({ length: total }, (_, i) => i));
-
-      // An intent without its output (crash between steps 1 and 2): rolled back, inputs untouched.
-      const { dir: other } = await build([[3, 4]]);
+  it.each([false, true])(
+    'recovers an intent whose inputs are partly deleted, and rolls back one whose output is absent (rewrite: %s)',
+    async (rewrite) => {
+      const { dir, total } = await build([[5, 6, 7]]);
       try {
+        const partition = join(dir, 't', PARTITIONS[0]!);
+        let deleted = 0;
         setCompactionFaultHook((at) => {
-          if (at === 'intent-written') throw new SimulatedCrash('before the output');
+          if (at === 'input-deleted' && ++deleted === 2)
+            throw new SimulatedCrash('after two of three deletions');
         });
-        await expect(compactLake({ dir: other, table: 't' })).rejects.toBeInstanceOf(SimulatedCrash);
+        await expect(compactLake({ rewrite, dir, table: 't' })).rejects.toBeInstanceOf(SimulatedCrash);
         setCompactionFaultHook(undefined);
-        const otherPartition = join(other, 't', PARTITIONS[0]!);
-        const intent = (await readdir(otherPartition)).find((n) => n.startsWith('_compaction-'))!;
-        expect(JSON.parse(await readFile(join(otherPartition, intent), 'utf8'))).toMatchObject({
-          version: 1,
-          inputs: ['part-f00.parquet', 'part-f01.parquet'],
-          output: intent.replace('_compaction-', 'compacted-').replace('.json', '.parquet'),
-        });
-        const report = await compactLake({ dir: other, table: 't', minInputFiles: 3 });
-        expect(report.recoveredIntents).toBe(1);
-        expect((await readdir(otherPartition)).sort()).toEqual([
+        const names = await readdir(partition);
+        expect(names.filter((n) => n.startsWith('part-'))).toHaveLength(1);
+        expect(names.filter((n) => n.startsWith('_compaction-'))).toHaveLength(1);
+        const recovered = await compactLake({ rewrite, dir, table: 't' });
+        expect(recovered.recoveredIntents).toBe(1);
+        expect((await readdir(partition)).sort()).toEqual([
           '_SUCCESS',
-          'part-f00.parquet',
-          'part-f01.parquet',
+          expect.stringMatching(/^compacted-[0-9a-f]{16}\.parquet$/),
         ]);
+        expect(await ids(dir)).toEqual(Array.from({ length: total }, (_, i) => i));
+
+        // An intent without its output (crash between steps 1 and 2): rolled back, inputs untouched.
+        const { dir: other } = await build([[3, 4]]);
+        try {
+          setCompactionFaultHook((at) => {
+            if (at === 'intent-written') throw new SimulatedCrash('before the output');
+          });
+          await expect(compactLake({ rewrite, dir: other, table: 't' })).rejects.toBeInstanceOf(
+            SimulatedCrash,
+          );
+          setCompactionFaultHook(undefined);
+          const otherPartition = join(other, 't', PARTITIONS[0]!);
+          const intent = (await readdir(otherPartition)).find((n) => n.startsWith('_compaction-'))!;
+          expect(JSON.parse(await readFile(join(otherPartition, intent), 'utf8'))).toMatchObject({
+            version: 1,
+            inputs: ['part-f00.parquet', 'part-f01.parquet'],
+            output: intent.replace('_compaction-', 'compacted-').replace('.json', '.parquet'),
+          });
+          const report = await compactLake({ rewrite, dir: other, table: 't', minInputFiles: 3 });
+          expect(report.recoveredIntents).toBe(1);
+          expect((await readdir(otherPartition)).sort()).toEqual([
+            '_SUCCESS',
+            'part-f00.parquet',
+            'part-f01.parquet',
+          ]);
+        } finally {
+          await rm(other, { recursive: true, force: true });
+        }
       } finally {
-        await rm(other, { recursive: true, force: true });
+        await rm(dir, { recursive: true, force: true });
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });
 
 describe('packBins (first-fit decreasing)', () => {

@@ -68,7 +68,11 @@ async function columnsOf(file: string): Promise<string[]> {
   );
 }
 
-describe('compactLake', () => {
+// Every behaviour holds for both merges: the default row-group copy and `rewrite: true`.
+describe.each([
+  { rewrite: false, mode: 'copy' },
+  { rewrite: true, mode: 'rewrite' },
+])('compactLake ($mode)', ({ rewrite, mode }) => {
   it('rewrites the small files of closed partitions; DuckDB and hyparquet read the same rows before and after', async () => {
     const dir = await lake();
     let next = await fill(dir, 'dt=2026-11-25/hr=13', 12, 50, 0);
@@ -84,7 +88,7 @@ describe('compactLake', () => {
 
     const events: CompactionProgress[] = [];
     const clock = testClock(1_000);
-    const report = await compactLake({ dir, table: 't', clock, onProgress: (e) => events.push(e) });
+    const report = await compactLake({ rewrite, dir, table: 't', clock, onProgress: (e) => events.push(e) });
 
     expect(await readWithDuckDB(dir, 't')).toEqual(duckBefore);
     expect(await readWithHyparquet(dir, 't')).toEqual(duckBefore);
@@ -96,6 +100,7 @@ describe('compactLake', () => {
     expect(await fileState(join(dir, 't', 'dt=2026-11-25/hr=15'))).toEqual(openBefore);
     expect(report).toMatchObject({
       table: 't',
+      mode,
       partitionsScanned: 2,
       partitionsCompacted: 2,
       partitionsSkippedOpen: 1,
@@ -129,10 +134,10 @@ describe('compactLake', () => {
     const dir = await lake();
     await fill(dir, 'dt=2026-11-25', 6, 10, 0);
     await closePartition(dir, 't', 'dt=2026-11-25');
-    const first = await compactLake({ dir, table: 't' });
+    const first = await compactLake({ rewrite, dir, table: 't' });
     expect(first.outputs).toBe(1);
     const state = await fileState(join(dir, 't'));
-    const second = await compactLake({ dir, table: 't' });
+    const second = await compactLake({ rewrite, dir, table: 't' });
     expect(await fileState(join(dir, 't'))).toEqual(state);
     expect(second).toMatchObject({
       outputs: 0,
@@ -154,7 +159,7 @@ describe('compactLake', () => {
     const lateBefore = [await stat(late, { bigint: true }), await stat(late2, { bigint: true })].map(
       (s) => s.mtimeNs,
     );
-    const report = await compactLake({ dir, table: 't' });
+    const report = await compactLake({ rewrite, dir, table: 't' });
     expect(report).toMatchObject({ filesBefore: 6, filesAfter: 3, rowsRewritten: 40 });
     expect(
       [await stat(late, { bigint: true }), await stat(late2, { bigint: true })].map((s) => s.mtimeNs),
@@ -182,7 +187,7 @@ describe('compactLake', () => {
       await writeDataFile(dir, 't', p, `c${i}`, encodeRowsInt64Ids(rows(200 + i * 10, 10)));
     await closePartition(dir, 't', p);
     const before = await readWithDuckDB(dir, 't');
-    const report = await compactLake({ dir, table: 't' });
+    const report = await compactLake({ rewrite, dir, table: 't' });
     expect(report).toMatchObject({ outputs: 3, filesBefore: 8, filesAfter: 3 });
     const outputs = (await readdir(join(dir, 't', p))).filter((f) => f.startsWith('compacted-'));
     const schemas = await Promise.all(outputs.map((f) => columnsOf(join(dir, 't', p, f))));
@@ -209,11 +214,17 @@ describe('compactLake', () => {
     const target = Math.floor(largest * 3.5);
     expect(Math.min(...sizes) * 4).toBeGreaterThan(target);
 
-    const untouched = await compactLake({ dir, table: 't', targetFileBytes: target, minInputFiles: 4 });
+    const untouched = await compactLake({
+      rewrite,
+      dir,
+      table: 't',
+      targetFileBytes: target,
+      minInputFiles: 4,
+    });
     expect(untouched.outputs).toBe(0);
     expect(untouched.filesAfter).toBe(10);
 
-    const report = await compactLake({ dir, table: 't', targetFileBytes: target, minInputFiles: 2 });
+    const report = await compactLake({ rewrite, dir, table: 't', targetFileBytes: target, minInputFiles: 2 });
     expect(report).toMatchObject({ outputs: 3, filesBefore: 10, filesAfter: 4, rowsRewritten: 180 });
     const names = await readdir(join(dir, 't', p));
     expect(names.filter((f) => f.startsWith('part-'))).toHaveLength(1); // the single leftover stays
@@ -224,20 +235,33 @@ describe('compactLake', () => {
     const dir = await lake();
     await fill(dir, 'dt=2026-11-25', 2, 5, 0);
     await closePartition(dir, 't', 'dt=2026-11-25');
-    expect((await compactLake({ dir, table: 't', targetFileBytes: '1KB', minInputFiles: 2 })).outputs).toBe(
-      0,
-    );
+    expect(
+      (await compactLake({ rewrite, dir, table: 't', targetFileBytes: '1KB', minInputFiles: 2 })).outputs,
+    ).toBe(0);
     expectCode(
-      await rejection(compactLake({ dir, table: 't', targetFileBytes: 'big' as never })),
-      'MB_INVALID_OPTIONS',
-    );
-    expectCode(await rejection(compactLake({ dir, table: 't', minInputFiles: 1 })), 'MB_INVALID_OPTIONS');
-    expectCode(
-      await rejection(compactLake({ dir, table: 't', compression: 'lzma' as never })),
+      await rejection(compactLake({ rewrite, dir, table: 't', targetFileBytes: 'big' as never })),
       'MB_INVALID_OPTIONS',
     );
     expectCode(
-      await rejection(compactLake({ dir, table: 't', partitions: 'dt=x' as never })),
+      await rejection(compactLake({ rewrite, dir, table: 't', minInputFiles: 1 })),
+      'MB_INVALID_OPTIONS',
+    );
+    expectCode(
+      await rejection(compactLake({ rewrite: true, dir, table: 't', compression: 'lzma' as never })),
+      'MB_INVALID_OPTIONS',
+    );
+    // A codec only applies when rows are re-encoded: copied row groups keep theirs.
+    const codecWithoutRewrite = expectCode(
+      await rejection(compactLake({ dir, table: 't', compression: 'snappy' })),
+      'MB_INVALID_OPTIONS',
+    );
+    expect(codecWithoutRewrite.message).toContain('applies only with rewrite: true');
+    expectCode(
+      await rejection(compactLake({ dir, table: 't', rewrite: 'yes' as never })),
+      'MB_INVALID_OPTIONS',
+    );
+    expectCode(
+      await rejection(compactLake({ rewrite, dir, table: 't', partitions: 'dt=x' as never })),
       'MB_INVALID_OPTIONS',
     );
   });
@@ -248,9 +272,9 @@ describe('compactLake', () => {
       await fill(dir, p, 3, 5, 0);
       await closePartition(dir, 't', p);
     }
-    const byPath = await compactLake({ dir, table: 't', partitions: ['dt=2026-11-25/hr=02'] });
+    const byPath = await compactLake({ rewrite, dir, table: 't', partitions: ['dt=2026-11-25/hr=02'] });
     expect(byPath).toMatchObject({ partitionsScanned: 1, outputs: 1 });
-    const byPrefix = await compactLake({ dir, table: 't', partitions: ['dt=2026-11-25'] });
+    const byPrefix = await compactLake({ rewrite, dir, table: 't', partitions: ['dt=2026-11-25'] });
     expect(byPrefix).toMatchObject({ partitionsScanned: 2, outputs: 1 });
     const byPredicate = await compactLake({
       dir,
@@ -263,17 +287,17 @@ describe('compactLake', () => {
   it('fails with MB_INVALID_OPTIONS for a missing dir or table and an unsafe table name', async () => {
     const dir = await lake();
     const missingDir = expectCode(
-      await rejection(compactLake({ dir: join(dir, 'nope'), table: 't' })),
+      await rejection(compactLake({ rewrite, dir: join(dir, 'nope'), table: 't' })),
       'MB_INVALID_OPTIONS',
     );
     expect(missingDir.message).toContain('nope');
     const missingTable = expectCode(
-      await rejection(compactLake({ dir, table: 'orders' })),
+      await rejection(compactLake({ rewrite, dir, table: 'orders' })),
       'MB_INVALID_OPTIONS',
     );
     expect(missingTable.message).toContain("table 'orders'");
     for (const table of ['..', '../x', 'a/b', '', '.hidden', 'x'.repeat(129)]) {
-      expectCode(await rejection(compactLake({ dir, table })), 'MB_INVALID_OPTIONS');
+      expectCode(await rejection(compactLake({ rewrite, dir, table })), 'MB_INVALID_OPTIONS');
     }
   });
 
@@ -289,7 +313,7 @@ describe('compactLake', () => {
     await writeFile(join(dir, 't', p, 'part-damaged.parquet'), damaged);
     await closePartition(dir, 't', p);
     const before = await fileState(join(dir, 't'));
-    const report = await compactLake({ dir, table: 't' });
+    const report = await compactLake({ rewrite, dir, table: 't' });
     expect(report.skippedBins.map((s) => [s.reason, s.file])).toEqual([
       ['corrupt', 'part-garbage.parquet'],
       ['corrupt', 'part-damaged.parquet'],
@@ -306,8 +330,12 @@ describe('compactLake', () => {
     await fill(dir, p, 2, 5, 0);
     await closePartition(dir, 't', p);
     const names = (await readdir(join(dir, 't', p))).filter((f) => f.startsWith('part-')).sort();
-    await writeFile(join(dir, 't', p, `compacted-${compactionHash(names)}.parquet`), encodeRows(rows(0, 10)));
-    const report = await compactLake({ dir, table: 't' });
+    const taken = join(dir, 't', p, `compacted-${compactionHash(names)}.parquet`);
+    await writeFile(taken, encodeRows(rows(0, 10)));
+    // Written after the marker, as an earlier compaction's output is. Set explicitly: the file system's
+    // coarse clock can otherwise stamp it a few ms before the marker, making it a candidate.
+    await makeLate(taken);
+    const report = await compactLake({ rewrite, dir, table: 't' });
     expect(report.skippedBins).toMatchObject([{ reason: 'output-exists', files: names }]);
     expect((await readdir(join(dir, 't', p))).filter((f) => f.startsWith('part-'))).toEqual(names);
   });
@@ -319,7 +347,10 @@ describe('compactLake', () => {
     const before = await fileState(join(dir, 't'));
     const controller = new AbortController();
     controller.abort();
-    expectCode(await rejection(compactLake({ dir, table: 't', signal: controller.signal })), 'MB_ABORTED');
+    expectCode(
+      await rejection(compactLake({ rewrite, dir, table: 't', signal: controller.signal })),
+      'MB_ABORTED',
+    );
     expect(await fileState(join(dir, 't'))).toEqual(before);
   });
 });
