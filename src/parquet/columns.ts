@@ -121,9 +121,7 @@ export function buildColumn(
           }
         }
         if (ms !== undefined) {
-          const high = Math.floor(ms / TWO_32);
-          words[2 * i] = ms - high * TWO_32;
-          words[2 * i + 1] = high;
+          setInt64(words, i, ms);
         } else if (!isNothing(v, column, place, i, validity)) {
           misfit(
             column,
@@ -210,6 +208,16 @@ class Validity {
 }
 
 /**
+ * Stores `ms` (an integer) as value `i` of an Int64 buffer seen as 32-bit `words`: the low word,
+ * then the high one (two's complement through the floor division).
+ */
+function setInt64(words: Int32Array, i: number, ms: number): void {
+  const high = Math.floor(ms / TWO_32);
+  words[2 * i] = ms - high * TWO_32;
+  words[2 * i + 1] = high;
+}
+
+/**
  * True when `v` is no value (null, undefined, or inside a null parent), recording a null where the
  * column allows it; throws for a missing value of a non-nullable column. False for any other value.
  */
@@ -282,25 +290,37 @@ function buildUtf8(
   for (let i = 0; i < n; i++) {
     const v = values[i];
     if (typeof v === 'string' && (allowed === undefined || allowed.has(v))) {
-      const length = v.length;
-      // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-      if (end + length * 3 > bytes.length) bytes = grow(bytes, end + length * 3, place);
-      // Short ASCII strings are copied by hand: cheaper than a subarray and a call to encodeInto.
-      let j = 0;
-      if (length <= 64) {
-        for (; j < length; j++) {
-          const code = v.charCodeAt(j);
-          if (code >= 0x80) break;
-          bytes[end + j] = code;
-        }
-      }
-      end += j === length ? length : encoder.encodeInto(v, bytes.subarray(end)).written;
+      if (end + v.length * 3 > bytes.length) bytes = grow(bytes, end + v.length * 3, place);
+      end = writeUtf8(v, bytes, end);
     } else if (!isNothing(v, column, place, i, validity)) {
       misfit(column, place, i, describeType(column), v);
     }
     valueOffsets[i + 1] = end;
   }
   return { data: bytes.subarray(0, end), valueOffsets };
+}
+
+/**
+ * Writes `v` as UTF-8 into `bytes` from `end` and returns the new end. The caller makes room for
+ * `3 × v.length` bytes: a UTF-16 code unit takes at most 3 bytes in UTF-8.
+ */
+function writeUtf8(v: string, bytes: Uint8Array, end: number): number {
+  const length = v.length;
+  // Short ASCII strings are copied by hand: cheaper than a subarray and a call to encodeInto.
+  let j = 0;
+  if (length <= 64) {
+    for (; j < length; j++) {
+      const code = v.charCodeAt(j);
+      if (code >= 0x80) break;
+      bytes[end + j] = code;
+    }
+  }
+  return end + (j === length ? length : encoder.encodeInto(v, bytes.subarray(end)).written);
+}
+
+/** The size a Utf8 data buffer of `size` bytes grows to so that `needed` bytes fit (at most 2 GiB). */
+function grownSize(size: number, needed: number): number {
+  return Math.min(INT32_MAX, Math.max(needed, size * 2));
 }
 
 function grow(bytes: Uint8Array, needed: number, place: Place): Uint8Array {
@@ -312,7 +332,7 @@ function grow(bytes: Uint8Array, needed: number, place: Place): Uint8Array {
       { details: { column: place.path } },
     );
   }
-  const next = new Uint8Array(Math.min(INT32_MAX, Math.max(needed, bytes.length * 2)));
+  const next = new Uint8Array(grownSize(bytes.length, needed));
   next.set(bytes);
   return next;
 }
@@ -367,24 +387,19 @@ class Scratch {
 
 const scratch = new Scratch();
 
-/** A lazily allocated validity bitmap for the fast builders (a column without nulls has none). */
-class FlatNulls {
-  bitmap: Uint8Array | undefined;
-  count = 0;
+/** The validity bitmap of a fast builder: a null where the column does not allow one is refused. */
+class FlatNulls extends Validity {
   constructor(
-    readonly length: number,
+    length: number,
     readonly nullable: boolean,
-  ) {}
+  ) {
+    super(length);
+  }
   /** Records a null at row `i`; false when the column does not allow one. */
   set(i: number): boolean {
     if (!this.nullable) return false;
-    this.bitmap ??= new Uint8Array((this.length + 7) >> 3).fill(0xff);
-    this.bitmap[i >> 3]! &= ~(1 << (i & 7));
-    this.count++;
+    this.setNull(i);
     return true;
-  }
-  parts(): { nullCount: number; nullBitmap?: Uint8Array } {
-    return this.bitmap === undefined ? { nullCount: 0 } : { nullCount: this.count, nullBitmap: this.bitmap };
   }
 }
 
@@ -408,27 +423,16 @@ class Utf8Builder implements FlatBuilder {
   put(v: unknown, i: number): boolean {
     if (typeof v === 'string') {
       if (this.allowed !== undefined && !this.allowed.has(v)) return false;
-      const length = v.length;
-      let end = this.end;
-      // A UTF-16 code unit takes at most 3 bytes in UTF-8; past 2 GiB the checked path explains.
-      if (end + length * 3 > this.bytes.length) {
-        if (end + length * 3 > INT32_MAX) return false;
-        const size = Math.min(INT32_MAX, Math.max(end + length * 3, this.bytes.length * 2));
+      const end = this.end;
+      const needed = end + v.length * 3;
+      if (needed > this.bytes.length) {
+        if (needed > INT32_MAX) return false; // past 2 GiB the checked path explains
+        const size = grownSize(this.bytes.length, needed);
         const next = new Uint8Array(scratch.take(this.slot + 1, size), 0, size);
         next.set(this.bytes.subarray(0, end));
         this.bytes = next;
       }
-      const bytes = this.bytes;
-      let j = 0;
-      if (length <= 64) {
-        for (; j < length; j++) {
-          const code = v.charCodeAt(j);
-          if (code >= 0x80) break;
-          bytes[end + j] = code;
-        }
-      }
-      end += j === length ? length : encoder.encodeInto(v, bytes.subarray(end)).written;
-      this.end = end;
+      this.end = writeUtf8(v, this.bytes, end);
     } else if (v === null || v === undefined) {
       if (!this.nulls.set(i)) return false;
     } else return false;
@@ -446,16 +450,30 @@ class Utf8Builder implements FlatBuilder {
   }
 }
 
-class Float64Builder implements FlatBuilder {
+/**
+ * A builder whose values sit in one fixed-width buffer (`values`), with nulls in a bitmap. Each
+ * kind of value is its own subclass, so a generated fill loop's call site sees one class.
+ */
+abstract class FixedWidthBuilder<Values extends ArrayBufferView> implements FlatBuilder {
   readonly nulls: FlatNulls;
-  readonly values: Float64Array;
   constructor(
     readonly length: number,
     nullable: boolean,
-    slot: number,
+    readonly values: Values,
   ) {
     this.nulls = new FlatNulls(length, nullable);
-    this.values = new Float64Array(scratch.take(slot, 8 * length), 0, length);
+  }
+  abstract put(v: unknown, i: number): boolean;
+  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
+    // Not a fresh literal: makeData takes `data` for every fixed-width type, and `type` picks which.
+    const props = { type, length: this.length, ...this.nulls.parts(), data: this.values };
+    return A.makeData(props);
+  }
+}
+
+class Float64Builder extends FixedWidthBuilder<Float64Array> {
+  constructor(length: number, nullable: boolean, slot: number) {
+    super(length, nullable, new Float64Array(scratch.take(slot, 8 * length), 0, length));
   }
   put(v: unknown, i: number): boolean {
     if (typeof v === 'number') this.values[i] = v;
@@ -465,26 +483,11 @@ class Float64Builder implements FlatBuilder {
     } else return false;
     return true;
   }
-  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
-    return A.makeData({
-      type: type as Arrow.Float64,
-      length: this.length,
-      ...this.nulls.parts(),
-      data: this.values,
-    });
-  }
 }
 
-class Int32Builder implements FlatBuilder {
-  readonly nulls: FlatNulls;
-  readonly values: Int32Array;
-  constructor(
-    readonly length: number,
-    nullable: boolean,
-    slot: number,
-  ) {
-    this.nulls = new FlatNulls(length, nullable);
-    this.values = new Int32Array(scratch.take(slot, 4 * length), 0, length);
+class Int32Builder extends FixedWidthBuilder<Int32Array> {
+  constructor(length: number, nullable: boolean, slot: number) {
+    super(length, nullable, new Int32Array(scratch.take(slot, 4 * length), 0, length));
   }
   put(v: unknown, i: number): boolean {
     if (typeof v === 'number' && (v | 0) === v) this.values[i] = v;
@@ -494,30 +497,19 @@ class Int32Builder implements FlatBuilder {
     } else return false;
     return true;
   }
-  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
-    return A.makeData({
-      type: type as Arrow.Int32,
-      length: this.length,
-      ...this.nulls.parts(),
-      data: this.values,
-    });
-  }
 }
 
 /** int64 and timestamp: safe-integer numbers (and valid `Date`s for a timestamp) as two 32-bit words. */
-class Int64Builder implements FlatBuilder {
-  readonly nulls: FlatNulls;
-  readonly values: BigInt64Array;
+class Int64Builder extends FixedWidthBuilder<BigInt64Array> {
   readonly words: Int32Array;
   constructor(
-    readonly length: number,
+    length: number,
     nullable: boolean,
     readonly isTime: boolean,
     slot: number,
   ) {
-    this.nulls = new FlatNulls(length, nullable);
     const buffer = scratch.take(slot, 8 * length);
-    this.values = new BigInt64Array(buffer, 0, length);
+    super(length, nullable, new BigInt64Array(buffer, 0, length));
     this.words = new Int32Array(buffer, 0, 2 * length);
   }
   put(v: unknown, i: number): boolean {
@@ -533,45 +525,20 @@ class Int64Builder implements FlatBuilder {
       this.values[i] = 0n;
       return this.nulls.set(i);
     } else return false;
-    const high = Math.floor(ms / TWO_32);
-    this.words[2 * i] = ms - high * TWO_32;
-    this.words[2 * i + 1] = high;
+    setInt64(this.words, i, ms);
     return true;
-  }
-  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
-    return A.makeData({
-      type: type as Arrow.Int64,
-      length: this.length,
-      ...this.nulls.parts(),
-      data: this.values,
-    });
   }
 }
 
-class BoolBuilder implements FlatBuilder {
-  readonly nulls: FlatNulls;
-  readonly values: Uint8Array;
-  constructor(
-    readonly length: number,
-    nullable: boolean,
-    slot: number,
-  ) {
-    this.nulls = new FlatNulls(length, nullable);
+class BoolBuilder extends FixedWidthBuilder<Uint8Array> {
+  constructor(length: number, nullable: boolean, slot: number) {
     const bytes = (length + 7) >> 3;
-    this.values = new Uint8Array(scratch.take(slot, bytes), 0, bytes).fill(0);
+    super(length, nullable, new Uint8Array(scratch.take(slot, bytes), 0, bytes).fill(0));
   }
   put(v: unknown, i: number): boolean {
     if (v === true) this.values[i >> 3]! |= 1 << (i & 7);
     else if (v !== false) return (v === null || v === undefined) && this.nulls.set(i);
     return true;
-  }
-  data(A: ArrowModule, type: Arrow.DataType): Arrow.Data {
-    return A.makeData({
-      type: type as Arrow.Bool,
-      length: this.length,
-      ...this.nulls.parts(),
-      data: this.values,
-    });
   }
 }
 

@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/testing/index.js';
+import { killAfterCommits, startWorker } from '../support/processes.js';
 
 /**
  * Exactly-once with a real process: a worker runs fromJsonLines → jsonLinesSink with a
@@ -15,32 +14,7 @@ import { seededRandom } from '../../src/testing/index.js';
 
 const RECORDS = 200_000;
 const KILLS = 20;
-// `--import tsx` in this very process: the tsx CLI would run the worker in a child process, which a
-// SIGKILL of the CLI would leave running.
-const tsx = createRequire(import.meta.url).resolve('tsx');
 const worker = join(import.meta.dirname, 'worker.ts');
-
-function start(args: string[]): {
-  child: ChildProcess;
-  commits: () => number;
-  exited: Promise<number | null>;
-  output: () => string;
-} {
-  const child = spawn(process.execPath, ['--import', tsx, worker, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let commits = 0;
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    output += text;
-    for (const line of text.split('\n')) if (line.startsWith('commit ')) commits++;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    output += text;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, commits: () => commits, exited, output: () => output };
-}
 
 describe('a real process killed with SIGKILL', () => {
   const dirs: string[] = [];
@@ -64,23 +38,12 @@ describe('a real process killed with SIGKILL', () => {
     let kills = 0;
     let finishedEarly = 0;
     while (kills < KILLS) {
-      const run = start([input, out, checkpoints, String(100 + Math.floor(next() * 300))]);
+      const run = startWorker(worker, [input, out, checkpoints, String(100 + Math.floor(next() * 300))]);
       // Kill after a random number of commits plus a random few milliseconds: a random moment
       // of the stream (mid-write, between plan and write, between write and commit…).
       const afterCommits = 1 + Math.floor(next() * 8);
       const extraMs = Math.floor(next() * 15);
-      const killed = await new Promise<boolean>((resolve) => {
-        const poll = setInterval(() => {
-          if (run.commits() >= afterCommits) {
-            clearInterval(poll);
-            setTimeout(() => resolve(run.child.kill('SIGKILL')), extraMs);
-          }
-        }, 1);
-        run.exited.then(() => {
-          clearInterval(poll);
-          resolve(false);
-        });
-      });
+      const killed = await killAfterCommits(run, afterCommits, extraMs);
       const code = await run.exited;
       if (killed && code === null) kills++;
       else {
@@ -91,7 +54,7 @@ describe('a real process killed with SIGKILL', () => {
       }
     }
     // The last run goes to the end.
-    const last = start([input, out, checkpoints, '333']);
+    const last = startWorker(worker, [input, out, checkpoints, '333']);
     expect(await last.exited, `seed ${seed}: ${last.output()}`).toBe(0);
     expect(last.output()).toContain('exactly-once');
 

@@ -39,6 +39,17 @@ interface GroupState {
 
 const tp = (topic: string, partition: number) => `${topic}-${partition}`;
 
+/** Stored messages as kafkajs hands them to `eachBatch`: offsets and timestamps as strings. */
+function batchMessages(messages: readonly StoredMessage[]): KafkaEachBatchPayloadLike['batch']['messages'] {
+  return messages.map((m) => ({
+    key: m.key,
+    value: m.value,
+    timestamp: String(m.timestamp),
+    offset: String(m.offset),
+    ...(m.headers !== undefined && { headers: m.headers }),
+  }));
+}
+
 /** A protocol error as kafkajs raises it (`type`, `retriable`). */
 export class FakeProtocolError extends Error {
   constructor(
@@ -243,13 +254,7 @@ export class FakeConsumer implements KafkaConsumerLike {
         batch: {
           topic,
           partition,
-          messages: messages.map((m) => ({
-            key: m.key,
-            value: m.value,
-            timestamp: String(m.timestamp),
-            offset: String(m.offset),
-            ...(m.headers !== undefined && { headers: m.headers }),
-          })),
+          messages: batchMessages(messages),
         },
         resolveOffset: (offset) => {
           if (this.generation === generation) this.positions.set(key, Number(offset) + 1);
@@ -283,13 +288,7 @@ export class FakeConsumer implements KafkaConsumerLike {
       batch: {
         topic,
         partition,
-        messages: messages.map((m) => ({
-          key: m.key,
-          value: m.value,
-          timestamp: String(m.timestamp),
-          offset: String(m.offset),
-          ...(m.headers !== undefined && { headers: m.headers }),
-        })),
+        messages: batchMessages(messages),
       },
       resolveOffset: (offset) => resolved.push(Number(offset)),
       heartbeat: async () => {

@@ -7,7 +7,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchKafkaJars, type KafkaBroker, startKafka } from '../../infra/kafka/broker.js';
 import { rejection } from '../../support.js';
@@ -15,7 +14,7 @@ import {
   consumeAll,
   createTopic,
   endOffsets,
-  kafkaBrokers,
+  kafkaClients,
   kafkaFor,
   produceJson,
   producerFor,
@@ -46,59 +45,44 @@ function expectedIds(n: number, partitions: number, partition: number): number[]
 }
 
 describe('shared broker (global setup)', () => {
-  let kafka: Kafka;
-  beforeAll(() => {
-    kafka = kafkaFor(kafkaBrokers(), 'mb-smoke');
-  });
+  const clients = kafkaClients('mb-smoke');
 
   it('round-trips 10,000 messages over 6 partitions in order', async () => {
-    const admin = kafka.admin();
-    const producer = producerFor(kafka);
-    await Promise.all([admin.connect(), producer.connect()]);
-    try {
-      const topic = await createTopic(admin, 'smoke', 6);
-      const counts = await produceJson(producer, topic, 6, 10_000, (i, partition) => ({ i, partition }));
-      expect(counts).toEqual([1667, 1667, 1667, 1667, 1666, 1666]);
-      expect(await endOffsets(admin, topic)).toEqual(counts);
+    const { kafka, admin, producer } = clients;
+    const topic = await createTopic(admin, 'smoke', 6);
+    const counts = await produceJson(producer, topic, 6, 10_000, (i, partition) => ({ i, partition }));
+    expect(counts).toEqual([1667, 1667, 1667, 1667, 1666, 1666]);
+    expect(await endOffsets(admin, topic)).toEqual(counts);
 
-      const messages = await consumeAll(kafka, topic);
-      expect(messages).toHaveLength(10_000);
-      const ids = idsByPartition(messages, 6);
-      for (let p = 0; p < 6; p++) {
-        expect(ids[p]).toEqual(expectedIds(10_000, 6, p));
-        expect(messages.filter((m) => m.partition === p).map((m) => m.offset)).toEqual(
-          ids[p]!.map((_, offset) => offset),
-        );
-      }
-    } finally {
-      await Promise.all([admin.disconnect(), producer.disconnect()]);
+    const messages = await consumeAll(kafka, topic);
+    expect(messages).toHaveLength(10_000);
+    const ids = idsByPartition(messages, 6);
+    for (let p = 0; p < 6; p++) {
+      expect(ids[p]).toEqual(expectedIds(10_000, 6, p));
+      expect(messages.filter((m) => m.partition === p).map((m) => m.offset)).toEqual(
+        ids[p]!.map((_, offset) => offset),
+      );
     }
   });
 
   it('produces 1,000,000 messages with produceJson (time printed)', async () => {
-    const admin = kafka.admin();
-    const producer = producerFor(kafka);
-    await Promise.all([admin.connect(), producer.connect()]);
-    try {
-      const topic = await createTopic(admin, 'smoke-1m', 6);
-      const started = performance.now();
-      await produceJson(producer, topic, 6, 1_000_000, (i, partition) => ({
-        i,
-        partition,
-        sku: `sku-${i % 1000}`,
-        price: (i % 10_000) / 100,
-      }));
-      const ms = performance.now() - started;
-      console.log(
-        `[kafka smoke] produced 1,000,000 messages (6 partitions, acks -1) in ${Math.round(ms)} ms ` +
-          `(${Math.round(1_000_000 / (ms / 1000))} msg/s)`,
-      );
-      const ends = await endOffsets(admin, topic);
-      expect(ends.reduce((a, b) => a + b, 0)).toBe(1_000_000);
-      await admin.deleteTopics({ topics: [topic] });
-    } finally {
-      await Promise.all([admin.disconnect(), producer.disconnect()]);
-    }
+    const { admin, producer } = clients;
+    const topic = await createTopic(admin, 'smoke-1m', 6);
+    const started = performance.now();
+    await produceJson(producer, topic, 6, 1_000_000, (i, partition) => ({
+      i,
+      partition,
+      sku: `sku-${i % 1000}`,
+      price: (i % 10_000) / 100,
+    }));
+    const ms = performance.now() - started;
+    console.log(
+      `[kafka smoke] produced 1,000,000 messages (6 partitions, acks -1) in ${Math.round(ms)} ms ` +
+        `(${Math.round(1_000_000 / (ms / 1000))} msg/s)`,
+    );
+    const ends = await endOffsets(admin, topic);
+    expect(ends.reduce((a, b) => a + b, 0)).toBe(1_000_000);
+    await admin.deleteTopics({ topics: [topic] });
   }, 180_000);
 });
 

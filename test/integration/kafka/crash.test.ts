@@ -9,24 +9,20 @@
  * `MICROBATCH_CRASH_SEED=<seed>` draws the same batch sizes and kill points again (the moments the
  * kills land at still depend on the machine).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchIdPrefix } from '../../../src/core/batch.js';
 import { seededRandom } from '../../../src/testing/index.js';
+import { killAfterCommits, killRunningWorkers, startWorker } from '../../support/processes.js';
 import { createTopic, endOffsets, kafkaBrokers, kafkaFor, produceJson, producerFor } from './helpers.js';
 
 const MESSAGES = 200_000;
 const PARTITIONS = 6;
 const KILLS = 10;
-// `--import tsx` in this very process: the tsx CLI would run the worker in a child process, which a
-// SIGKILL of the CLI would leave running.
-const tsx = createRequire(import.meta.url).resolve('tsx');
 const worker = join(import.meta.dirname, 'crash-worker.ts');
 
 /** The value of message `i` (it goes to partition `i % PARTITIONS`). */
@@ -36,55 +32,6 @@ const message = (i: number, partition: number) => ({
   sku: `sku-${i % 977}`,
   price: (i % 10_000) / 100,
 });
-
-interface Run {
-  child: ChildProcess;
-  commits: () => number;
-  exited: Promise<number | null>;
-  output: () => string;
-}
-
-/** Workers still running: a test that fails or times out kills them in afterAll. */
-const running = new Set<ChildProcess>();
-
-function start(args: string[]): Run {
-  const child = spawn(process.execPath, ['--import', tsx, worker, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  let output = '';
-  let commits = 0;
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    output += text;
-    for (const line of text.split('\n')) if (line.startsWith('commit ')) commits++;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    output += text;
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
-  return { child, commits: () => commits, exited, output: () => output };
-}
-
-/** Kills `run` with SIGKILL once it printed `afterCommits` commits, `extraMs` later; false if it exited first. */
-function killAfter(run: Run, afterCommits: number, extraMs: number): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const poll = setInterval(() => {
-      if (run.commits() >= afterCommits) {
-        clearInterval(poll);
-        setTimeout(() => resolve(run.child.kill('SIGKILL')), extraMs);
-      }
-    }, 1);
-    void run.exited.then(() => {
-      clearInterval(poll);
-      resolve(false);
-    });
-  });
-}
 
 /**
  * What went wrong between the lines expected and the lines found for one partition, or undefined
@@ -117,7 +64,7 @@ describe('kafkaSource with kafkaCheckpoint in a process killed with SIGKILL', ()
     await admin.connect();
   });
   afterAll(async () => {
-    for (const child of running) child.kill('SIGKILL');
+    killRunningWorkers();
     await admin?.disconnect();
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
@@ -145,9 +92,9 @@ describe('kafkaSource with kafkaCheckpoint in a process killed with SIGKILL', ()
     while (kills < KILLS) {
       // Another batch size each run: a replay only matches the files written before if it keeps
       // the planned ranges.
-      const run = start(args(200 + Math.floor(next() * 1800)));
+      const run = startWorker(worker, args(200 + Math.floor(next() * 1800)));
       // A random moment of the stream: mid-write, between plan and write, between write and commit…
-      const killed = await killAfter(run, 1 + Math.floor(next() * 6), Math.floor(next() * 40));
+      const killed = await killAfterCommits(run, 1 + Math.floor(next() * 6), Math.floor(next() * 40));
       const code = await run.exited;
       if (!killed || code !== null) {
         // It finished (or failed) before the kill landed: only a clean finish is acceptable, and
@@ -159,7 +106,7 @@ describe('kafkaSource with kafkaCheckpoint in a process killed with SIGKILL', ()
     }
 
     // The last run goes to the end.
-    const last = start(args(1000));
+    const last = startWorker(worker, args(1000));
     expect(await last.exited, why(`the last run failed:\n${last.output()}`)).toBe(0);
     expect(last.output(), why('the last run')).toMatch(/^done .* exactly-once$/m);
     const group = await admin.fetchOffsets({ groupId, topics: [topic] });

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type Admin,
   type Consumer,
+  type ConsumerConfig,
   Kafka,
   type KafkaConfig,
   logLevel,
@@ -15,7 +16,7 @@ import {
   type Producer,
   type ProducerConfig,
 } from 'kafkajs';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 /** The brokers of the run (from `MICROBATCH_KAFKA_BROKERS` or the broker the global setup started). */
 export function kafkaBrokers(): string[] {
@@ -47,6 +48,61 @@ export function producerFor(kafka: Kafka, config: ProducerConfig = {}): Producer
     createPartitioner: Partitioners.DefaultPartitioner,
     ...config,
   });
+}
+
+/** The clients {@link kafkaClients} makes for the tests of one `describe`. */
+export interface KafkaClients {
+  readonly kafka: Kafka;
+  /** Connected. */
+  readonly admin: Admin;
+  /** Connected ({@link producerFor}). */
+  readonly producer: Producer;
+  /** A new consumer, connected; it is disconnected after the tests. */
+  consumer(config: ConsumerConfig): Promise<Consumer>;
+}
+
+/**
+ * Registers `beforeAll`/`afterAll` hooks in the calling `describe` that make a client
+ * ({@link kafkaFor} with `clientId` and `overrides`) with a connected admin and producer, and
+ * disconnect them and every consumer made with `consumer()` after the tests. The clients are read
+ * inside the tests: reading one before `beforeAll` ran throws.
+ */
+export function kafkaClients(clientId: string, overrides: Partial<KafkaConfig> = {}): KafkaClients {
+  let kafka: Kafka | undefined;
+  let admin: Admin | undefined;
+  let producer: Producer | undefined;
+  const consumers: Consumer[] = [];
+  beforeAll(async () => {
+    kafka = kafkaFor(kafkaBrokers(), clientId, overrides);
+    admin = kafka.admin();
+    producer = producerFor(kafka);
+    await Promise.all([admin.connect(), producer.connect()]);
+  });
+  afterAll(async () => {
+    for (const consumer of consumers) await consumer.disconnect().catch(() => {});
+    await Promise.all([admin?.disconnect(), producer?.disconnect()]);
+  });
+  const made = <T>(client: T | undefined): T => {
+    if (client === undefined) throw new Error(`kafkaClients('${clientId}'): used before beforeAll ran`);
+    return client;
+  };
+  return {
+    get kafka() {
+      return made(kafka);
+    },
+    get admin() {
+      return made(admin);
+    },
+    get producer() {
+      return made(producer);
+    },
+    async consumer(config) {
+      const consumer = made(kafka).consumer(config);
+      consumers.push(consumer);
+      await consumer.connect();
+      return consumer;
+    },
+  };
 }
 
 /** A topic name unique to this call: `mb-<label>-<random>`, `label` reduced to `[a-z0-9-]`. */

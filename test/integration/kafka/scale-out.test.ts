@@ -4,14 +4,14 @@
  * arriving. Two workers start, a third joins, one leaves: every message ends in the sink exactly
  * once.
  */
-import { type Admin, type Consumer, type Kafka, logLevel, type Producer } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { logLevel, type Producer } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
 import { kafkaCheckpoint, kafkaSource } from '../../../src/kafka/index.js';
 import { pipeline } from '../../../src/pipeline/builder.js';
 import type { DeliveryReport } from '../../../src/pipeline/report.js';
 import type { Pipeline } from '../../../src/pipeline/runtime.js';
 import { triggers } from '../../../src/triggers/index.js';
-import { createTopic, kafkaBrokers, kafkaFor, producerFor, waitFor } from './helpers.js';
+import { createTopic, kafkaClients, waitFor } from './helpers.js';
 import { type CountingSink, committedToEnd, countingSink, type Row, tally } from './pipeline-support.js';
 
 /** Produces `steps × perStep` messages to each partition, `{ p, n }` with n its offset, over time. */
@@ -43,25 +43,11 @@ async function produceSlowly(
 }
 
 describe('workers of one consumer group', () => {
-  let kafka: Kafka;
-  let admin: Admin;
-  let producer: Producer;
-  const consumers: Consumer[] = [];
-
-  beforeAll(async () => {
-    // kafkajs logs each rebalance's refused heartbeats at ERROR: expected here.
-    kafka = kafkaFor(kafkaBrokers(), 'mb-scale-out-test', { logLevel: logLevel.NOTHING });
-    admin = kafka.admin();
-    producer = producerFor(kafka);
-    await Promise.all([admin.connect(), producer.connect()]);
-  });
-
-  afterAll(async () => {
-    for (const consumer of consumers) await consumer.disconnect().catch(() => {});
-    await Promise.all([admin?.disconnect(), producer?.disconnect()]);
-  });
+  // kafkajs logs each rebalance's refused heartbeats at ERROR: expected here.
+  const clients = kafkaClients('mb-scale-out-test', { logLevel: logLevel.NOTHING });
 
   it('deliver every message once while a worker joins and another leaves', async () => {
+    const { admin, producer } = clients;
     const partitions = 6;
     const steps = 60;
     const perStep = 500;
@@ -82,9 +68,7 @@ describe('workers of one consumer group', () => {
     };
     const workers: { name: string; pipeline: Pipeline<Row> }[] = [];
     const startWorker = async (name: string) => {
-      const consumer = kafka.consumer({ groupId, heartbeatInterval: 500, sessionTimeout: 10_000 });
-      consumers.push(consumer);
-      await consumer.connect();
+      const consumer = await clients.consumer({ groupId, heartbeatInterval: 500, sessionTimeout: 10_000 });
       const p = pipeline({ name: 'scale-out', checkpoint: kafkaCheckpoint({ consumer, admin, groupId }) })
         .source(kafkaSource<Row>({ consumer, topics: [topic], fromBeginning: true }))
         .trigger(triggers.any(triggers.volume({ records: 2000 }), triggers.time('200ms')))

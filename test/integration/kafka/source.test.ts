@@ -4,8 +4,7 @@
  * kafkaCheckpoint); malformed messages go to a dead-letter topic with their reasons while the
  * pipeline keeps running.
  */
-import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { recordOffset } from '../../../src/core/batch.js';
 import { kafkaCheckpoint, kafkaDeadLetter, kafkaSource } from '../../../src/kafka/index.js';
 import { pipeline } from '../../../src/pipeline/builder.js';
@@ -15,8 +14,7 @@ import {
   consumeAll,
   createTopic,
   endOffsets,
-  kafkaBrokers,
-  kafkaFor,
+  kafkaClients,
   produceJson,
   producerFor,
   waitFor,
@@ -24,31 +22,12 @@ import {
 import { committedToEnd, countingSink, type Row, tally } from './pipeline-support.js';
 
 describe('kafkaSource on a real broker', () => {
-  let kafka: Kafka;
-  let admin: Admin;
-  let producer: Producer;
-  const consumers: Consumer[] = [];
-
-  beforeAll(async () => {
-    kafka = kafkaFor(kafkaBrokers(), 'mb-source-test');
-    admin = kafka.admin();
-    producer = producerFor(kafka);
-    await Promise.all([admin.connect(), producer.connect()]);
-  });
-
-  afterAll(async () => {
-    for (const consumer of consumers) await consumer.disconnect().catch(() => {});
-    await Promise.all([admin?.disconnect(), producer?.disconnect()]);
-  });
-
-  const consumerOf = async (groupId: string) => {
-    const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 2 * 1024 * 1024 });
-    consumers.push(consumer);
-    await consumer.connect();
-    return consumer;
-  };
+  const clients = kafkaClients('mb-source-test');
+  const consumerOf = (groupId: string) =>
+    clients.consumer({ groupId, maxBytesPerPartition: 2 * 1024 * 1024 });
 
   it('delivers 1,000,000 messages over 6 partitions exactly once, in order per partition', async () => {
+    const { admin, producer } = clients;
     const partitions = 6;
     const total = 1_000_000;
     const topic = await createTopic(admin, 'exactly-once', partitions);
@@ -90,6 +69,7 @@ describe('kafkaSource on a real broker', () => {
   }, 240_000);
 
   it('sends malformed messages to the dead-letter topic with their reasons and keeps running', async () => {
+    const { kafka, admin, producer } = clients;
     const topic = await createTopic(admin, 'malformed', 2);
     const dlq = await createTopic(admin, 'malformed-dlq', 1);
     await producer.send({
