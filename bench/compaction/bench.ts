@@ -12,6 +12,7 @@
  * source latency), so it is the pipeline's top rate on this machine: a conservative comparison.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,11 @@ function compactInChild(
   mode: CompactionRun['mode'],
 ): Promise<{ seconds: number; cpuSeconds: number; report: CompactionReport }> {
   const child = join(import.meta.dirname, 'compact-child.mjs');
+  if (!existsSync(join(import.meta.dirname, '../../dist/index.js'))) {
+    throw new Error(
+      'the compaction benchmark runs the built package: run `npm run build` first (`npm run bench` does)',
+    );
+  }
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [child, dir, table, mode], (error, stdout, stderr) => {
       if (error !== null) reject(new Error(`compaction child failed: ${stderr || error.message}`));
