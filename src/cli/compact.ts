@@ -168,22 +168,7 @@ function progressLine(event: CompactionProgress): string | undefined {
   }
 }
 
-function summaryLine(
-  name: string,
-  r: Pick<
-    CompactionReport,
-    | 'mode'
-    | 'filesBefore'
-    | 'filesAfter'
-    | 'bytesBefore'
-    | 'bytesAfter'
-    | 'rowsRewritten'
-    | 'partitionsScanned'
-    | 'partitionsSkippedOpen'
-    | 'recoveredIntents'
-    | 'skippedBins'
-  >,
-): string {
+function summaryLine(name: string, r: Pick<CompactionReport, 'mode' | NumericKey | 'skippedBins'>): string {
   return (
     `${name}: ${r.filesBefore} files → ${r.filesAfter}, ${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}, ` +
     `${r.rowsRewritten} rows ${r.mode === 'copy' ? 'copied (row groups, not decoded)' : 'rewritten (decoded and re-encoded)'}; ${r.partitionsScanned} closed partitions, ${r.partitionsSkippedOpen} open skipped` +

@@ -4,25 +4,14 @@
  * needs neither. A fresh Node process refuses both packages through a resolve hook, imports
  * microbatch (which must work), then compacts a lake of two real Parquet files written beforehand.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runWithoutParquetPeers } from '../support/without-peers.js';
 import { closePartition, encodeRows, readWithDuckDB, rows, writeDataFile } from './compact-helpers.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const hook = `
-export async function resolve(specifier, context, next) {
-  if (/^(apache-arrow|parquet-wasm)(\\/|$)/.test(specifier)) {
-    throw Object.assign(new Error('blocked peer ' + specifier), { code: 'ERR_MODULE_NOT_FOUND' });
-  }
-  return next(specifier, context);
-}`;
-
 const script = (dir: string, rewrite: boolean) => `
-import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
 const { compactLake } = await import('./src/index.ts');
 try {
   const report = await compactLake({ dir: ${JSON.stringify(dir)}, table: 't', rewrite: ${rewrite} });
@@ -36,17 +25,6 @@ async function lakeOfTwoFiles(dir: string): Promise<void> {
   await closePartition(dir, 't', 'dt=2026-11-25');
 }
 
-function run(dir: string, rewrite: boolean): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script(dir, rewrite)],
-      { cwd: root, timeout: 60_000 },
-      (_error, stdout, stderr) => done({ stdout, stderr }),
-    );
-  });
-}
-
 describe('compactLake without its peers', () => {
   const dirs: string[] = [];
   afterAll(async () => {
@@ -57,7 +35,7 @@ describe('compactLake without its peers', () => {
     const dir = await mkdtemp(join(tmpdir(), 'mb-compact-peers-'));
     dirs.push(dir);
     await lakeOfTwoFiles(dir);
-    const result = await run(dir, true);
+    const result = await runWithoutParquetPeers(script(dir, true));
     expect(result.stdout.trim(), result.stderr).toMatch(
       /^MB_MISSING_PEER compactLake needs (parquet-wasm|apache-arrow)/,
     );
@@ -67,7 +45,7 @@ describe('compactLake without its peers', () => {
     const dir = await mkdtemp(join(tmpdir(), 'mb-compact-peers-'));
     dirs.push(dir);
     await lakeOfTwoFiles(dir);
-    const result = await run(dir, false);
+    const result = await runWithoutParquetPeers(script(dir, false));
     expect(result.stdout.trim(), result.stderr).toBe('done copy 2 → 1, 10 rows');
     expect((await readWithDuckDB(dir, 't')).map((r) => r.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   }, 60_000);

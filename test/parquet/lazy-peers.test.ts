@@ -6,24 +6,10 @@
  * of each peer is refused) and that the first encode asks for the peers, reporting them missing as
  * `MB_MISSING_PEER`.
  */
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const root = resolve(import.meta.dirname, '../..');
-
-// Runs in the module-customization hooks thread: resolving a peer fails as if it were not installed.
-const hook = `
-export async function resolve(specifier, context, next) {
-  if (/^(apache-arrow|parquet-wasm)(\\/|$)/.test(specifier)) {
-    throw Object.assign(new Error('blocked peer ' + specifier), { code: 'ERR_MODULE_NOT_FOUND' });
-  }
-  return next(specifier, context);
-}`;
+import { runWithoutParquetPeers } from '../support/without-peers.js';
 
 const script = `
-import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
 const mb = await import('./src/index.ts');
 const out = { exports: typeof mb.encodeParquet + ' ' + typeof mb.parquetLakeSink + ' ' + typeof mb.parquetSchema };
 for (const peer of ['apache-arrow', 'parquet-wasm']) {
@@ -34,20 +20,9 @@ catch (error) { out.encode = error.code; }
 console.log(JSON.stringify(out));
 `;
 
-function run(): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script],
-      { cwd: root, timeout: 60_000 },
-      (error, stdout, stderr) => done({ code: error === null ? 0 : 1, stdout, stderr }),
-    );
-  });
-}
-
 describe('optional peers', () => {
   it('importing microbatch loads neither apache-arrow nor parquet-wasm', async () => {
-    const result = await run();
+    const result = await runWithoutParquetPeers(script);
     expect(result.code, result.stderr).toBe(0);
     const out = JSON.parse(result.stdout.trim().split('\n').at(-1)!);
     expect(out.exports).toBe('function function function');

@@ -3,13 +3,8 @@ import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { encodeParquet } from '../../src/parquet/encode.js';
 import { parquetSchema } from '../../src/parquet/schema.js';
+import { type GeneratedColumn, nestedColumn } from './arbitraries.js';
 import { readWithHyparquet } from './readers.js';
-
-/** A generated column: its zod schema and an arbitrary of fitting values. */
-interface Generated {
-  zod: z.ZodType;
-  values: fc.Arbitrary<unknown>;
-}
 
 const COLORS = ['red', 'green', 'blue'] as const;
 
@@ -22,7 +17,7 @@ const text = fc.string({
   maxLength: 40,
 });
 
-const leaves: fc.Arbitrary<Generated>[] = [
+const leaves: fc.Arbitrary<GeneratedColumn>[] = [
   fc.constant({ zod: z.string(), values: text }),
   fc.constant({ zod: z.number(), values: fc.double() }),
   fc.constant({ zod: z.int32(), values: fc.integer() }),
@@ -33,36 +28,14 @@ const leaves: fc.Arbitrary<Generated>[] = [
   fc.constant({ zod: z.enum(COLORS), values: fc.constantFrom(...COLORS) }),
 ];
 
-/** A random column type, nested up to `depth` levels of structs and lists, maybe nullable. */
-function column(depth: number): fc.Arbitrary<Generated> {
-  const options: fc.Arbitrary<Generated>[] = [...leaves];
-  if (depth > 0) {
-    options.push(
-      fc.array(column(depth - 1), { minLength: 1, maxLength: 3 }).map((fields) => ({
-        zod: z.object(Object.fromEntries(fields.map((f, i) => [`f${i}`, f.zod]))),
-        values: fc.record(Object.fromEntries(fields.map((f, i) => [`f${i}`, f.values]))),
-      })),
-      column(depth - 1).map((items) => ({
-        zod: z.array(items.zod),
-        values: fc.array(items.values, { maxLength: 4 }),
-      })),
-    );
-  }
-  return fc
-    .tuple(fc.oneof(...options), fc.boolean())
-    .map(([generated, nullable]) =>
-      nullable
-        ? { zod: generated.zod.nullable(), values: fc.option(generated.values, { nil: null, freq: 4 }) }
-        : generated,
-    );
-}
-
 /** A random record schema and records that fit it. */
-const table = fc.array(column(2), { minLength: 1, maxLength: 6 }).chain((columns) => {
-  const schema = z.object(Object.fromEntries(columns.map((c, i) => [`c${i}`, c.zod])));
-  const record = fc.record(Object.fromEntries(columns.map((c, i) => [`c${i}`, c.values])));
-  return fc.tuple(fc.constant(schema), fc.array(record, { maxLength: 30 }));
-});
+const table = fc
+  .array(nestedColumn(leaves, 2, { maxItems: 4, nullFreq: 4 }), { minLength: 1, maxLength: 6 })
+  .chain((columns) => {
+    const schema = z.object(Object.fromEntries(columns.map((c, i) => [`c${i}`, c.zod])));
+    const record = fc.record(Object.fromEntries(columns.map((c, i) => [`c${i}`, c.values])));
+    return fc.tuple(fc.constant(schema), fc.array(record, { maxLength: 30 }));
+  });
 
 /** What hyparquet gives back for a value: integers of int64 columns as bigints. */
 function expected(value: unknown, zod: z.ZodType): unknown {

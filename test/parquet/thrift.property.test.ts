@@ -24,40 +24,24 @@ import {
   type ThriftStruct,
   type ThriftValue,
 } from '../../src/parquet/thrift.js';
+import { type GeneratedColumn, nestedColumn } from './arbitraries.js';
 
-/** A zod column of any type the encoder supports, nested up to `depth`, maybe nullable. */
-function column(depth: number): fc.Arbitrary<{ zod: z.ZodType; values: fc.Arbitrary<unknown> }> {
-  const leaves = [
-    fc.constant({
-      zod: z.string() as z.ZodType,
-      values: fc.string({ maxLength: 12 }) as fc.Arbitrary<unknown>,
-    }),
-    fc.constant({ zod: z.number(), values: fc.double() }),
-    fc.constant({ zod: z.int32(), values: fc.integer() }),
-    fc.constant({ zod: z.int(), values: fc.maxSafeInteger() }),
-    fc.constant({ zod: z.boolean(), values: fc.boolean() }),
-    fc.constant({ zod: z.date(), values: fc.date({ noInvalidDate: true }) }),
-    fc.constant({ zod: z.enum(['a', 'b']), values: fc.constantFrom('a', 'b') }),
-  ];
-  const options = [...leaves];
-  if (depth > 0) {
-    options.push(
-      fc.array(column(depth - 1), { minLength: 1, maxLength: 3 }).map((fields) => ({
-        zod: z.object(Object.fromEntries(fields.map((f, i) => [`f${i}`, f.zod]))),
-        values: fc.record(Object.fromEntries(fields.map((f, i) => [`f${i}`, f.values]))),
-      })),
-      column(depth - 1).map((items) => ({
-        zod: z.array(items.zod),
-        values: fc.array(items.values, { maxLength: 3 }),
-      })),
-    );
-  }
-  return fc
-    .tuple(fc.oneof(...options), fc.boolean())
-    .map(([c, nullable]) =>
-      nullable ? { zod: c.zod.nullable(), values: fc.option(c.values, { nil: null }) } : c,
-    );
-}
+/** Leaf columns of every type the encoder supports. */
+const leaves: fc.Arbitrary<GeneratedColumn>[] = [
+  fc.constant({
+    zod: z.string() as z.ZodType,
+    values: fc.string({ maxLength: 12 }) as fc.Arbitrary<unknown>,
+  }),
+  fc.constant({ zod: z.number(), values: fc.double() }),
+  fc.constant({ zod: z.int32(), values: fc.integer() }),
+  fc.constant({ zod: z.int(), values: fc.maxSafeInteger() }),
+  fc.constant({ zod: z.boolean(), values: fc.boolean() }),
+  fc.constant({ zod: z.date(), values: fc.date({ noInvalidDate: true }) }),
+  fc.constant({ zod: z.enum(['a', 'b']), values: fc.constantFrom('a', 'b') }),
+];
+
+/** A zod column of any of those types, nested up to `depth`, maybe nullable. */
+const column = (depth: number) => nestedColumn(leaves, depth, { maxItems: 3 });
 
 const file = fc
   .tuple(
