@@ -26,11 +26,35 @@ export function encodeRows(
   version: 1 | 2 = 1,
   compression = Compression.ZSTD,
 ): Uint8Array {
-  const columns: Record<string, Vector> = {
-    id: vectorFromArray(
+  const columns = withIds(
+    rows,
+    vectorFromArray(
       rows.map((r) => r.id),
       new Int32(),
     ),
+  );
+  if (version === 2) {
+    columns.note = vectorFromArray(
+      rows.map((r) => r.note ?? ''),
+      new Utf8(),
+    );
+  }
+  return encodeTable(columns, compression);
+}
+
+/** An int64 variant (same column names, different type) for the "schemas kept apart" test. */
+export function encodeRowsInt64Ids(rows: readonly Row[]): Uint8Array {
+  const ids = vectorFromArray(
+    rows.map((r) => BigInt(r.id)),
+    new Int64(),
+  );
+  return encodeTable(withIds(rows, ids), Compression.ZSTD);
+}
+
+/** The columns every version shares, after the given `id` column. */
+function withIds(rows: readonly Row[], id: Vector): Record<string, Vector> {
+  return {
+    id,
     amount: vectorFromArray(
       rows.map((r) => r.amount),
       new Float64(),
@@ -40,35 +64,11 @@ export function encodeRows(
       new Utf8(),
     ),
   };
-  if (version === 2) {
-    columns.note = vectorFromArray(
-      rows.map((r) => r.note ?? ''),
-      new Utf8(),
-    );
-  }
-  const table = new Table(columns);
-  const props = new WriterPropertiesBuilder().setCompression(compression).build();
-  return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, 'stream')), props);
 }
 
-/** An int64 variant (same column names, different type) for the "schemas kept apart" test. */
-export function encodeRowsInt64Ids(rows: readonly Row[]): Uint8Array {
-  const table = new Table({
-    id: vectorFromArray(
-      rows.map((r) => BigInt(r.id)),
-      new Int64(),
-    ),
-    amount: vectorFromArray(
-      rows.map((r) => r.amount),
-      new Float64(),
-    ),
-    sku: vectorFromArray(
-      rows.map((r) => r.sku),
-      new Utf8(),
-    ),
-  });
-  const props = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).build();
-  return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, 'stream')), props);
+function encodeTable(columns: Record<string, Vector>, compression: Compression): Uint8Array {
+  const props = new WriterPropertiesBuilder().setCompression(compression).build();
+  return writeParquet(WasmTable.fromIPCStream(tableToIPC(new Table(columns), 'stream')), props);
 }
 
 /** Writes `part-<batch>.parquet` into `<dir>/<table>/<partition>/` atomically, like the sink. */
