@@ -1539,7 +1539,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
           { pipeline: this.name, heldBytes: this.#heldBytes, budget },
           'paused: memory budget full',
         );
-        this.#adapt(this.#adaptive?.congested('memory'));
+        this.#adapt(this.#adaptive?.congested('memory', this.#clock.now()));
         this.#events.emit('pause', {
           heldBytes: this.#heldBytes,
           budgetBytes: budget,
@@ -1728,7 +1728,9 @@ export class PipelineRuntime implements Pipeline<unknown> {
         if (validHint) this.#sinkHealth.backpressure = Math.min(1, Math.max(0, hint));
         if (this.#adaptive !== undefined) {
           const rtt = this.#clock.now() - attemptStarted;
-          this.#adapt(this.#adaptive.writeDone(rtt, attempts > 1, validHint ? hint : undefined));
+          this.#adapt(
+            this.#adaptive.writeDone(rtt, attempts > 1, validHint ? hint : undefined, this.#clock.now()),
+          );
         }
       }
       writeDone?.();
@@ -1821,7 +1823,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         this.#events.emit('retry', { batch: entry.summary, attempt, delayMs, error });
         if (failure === 'MB_SINK_FAILED') {
           const timeout = MicrobatchError.is(error, 'MB_TIMEOUT');
-          this.#adapt(this.#adaptive?.congested(timeout ? 'timeout' : 'retry'));
+          this.#adapt(this.#adaptive?.congested(timeout ? 'timeout' : 'retry', this.#clock.now()));
         }
       },
       onWaited: () => {

@@ -4,10 +4,10 @@ import { time } from './time.js';
 import { volume } from './volume.js';
 
 export {
-  AdaptiveController,
   type AdaptiveOptions,
   type AdaptiveReason,
   type AdaptiveSignals,
+  type AdaptiveState,
   type AdaptiveTrigger,
   type WindowChange,
 } from './adaptive.js';

@@ -5,12 +5,21 @@ import {
   type AdaptiveOptions,
   type AdaptiveReason,
   adaptive,
+  type FedAdaptiveTrigger,
+  isAdaptive,
   type WindowChange,
 } from '../../src/triggers/adaptive.js';
 import { expectInvalid } from '../support.js';
 import { emptyLane, lane } from './lane.js';
 
 const base: AdaptiveOptions = { minWindow: 1_000, maxWindow: 30_000, maxRecords: 1_000 };
+
+/** An adaptive trigger with its controller's feeding methods, as the runtime sees it. */
+function fed(options: AdaptiveOptions): FedAdaptiveTrigger {
+  const t = adaptive(options);
+  if (!isAdaptive(t)) throw new Error('not recognised as adaptive');
+  return t;
+}
 
 /** Feeds `records` arrivals per second for `seconds` seconds, starting at `from`; returns the end time. */
 function feed(controller: AdaptiveController, perSecond: number, seconds: number, from = 0): number {
@@ -126,13 +135,13 @@ describe('triggers.adaptive as a trigger', () => {
   });
 
   it('never fires on an empty lane and has no deadline for it', () => {
-    const t = adaptive(base);
+    const t = fed(base);
     expect(t.check(emptyLane, 1e12)).toBeUndefined();
     expect(t.deadline(emptyLane)).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('fires at the window once the lane holds minRecords, below the volume threshold', () => {
-    const t = adaptive(base); // minRecords 10
+    const t = fed(base); // minRecords 10
     feed(t.controller, 200, 10); // 200 records/s: a threshold of about 200 at a 1 s window
     expect(t.controller.volumeThreshold).toBeGreaterThan(100);
     expect(t.deadline(lane(50, 0, 500))).toBe(1_500);
@@ -141,7 +150,7 @@ describe('triggers.adaptive as a trigger', () => {
   });
 
   it('leaves the decision to the window until a first second of arrivals is measured', () => {
-    const t = adaptive(base);
+    const t = fed(base);
     expect(t.controller.volumeThreshold).toBe(1_000); // maxRecords: no tiny batches at start-up
     expect(t.check(lane(10, 0, 0), 0)).toBeUndefined();
     expect(t.check(lane(999, 0, 0), 999)).toBeUndefined();
@@ -150,7 +159,7 @@ describe('triggers.adaptive as a trigger', () => {
   });
 
   it('lets a lane below minRecords wait for maxWindow: no tiny batches from a trickle', () => {
-    const t = adaptive(base);
+    const t = fed(base);
     expect(t.deadline(lane(9, 0, 0))).toBe(30_000);
     expect(t.check(lane(9, 0, 0), 1_000)).toBeUndefined();
     expect(t.check(lane(9, 0, 0), 29_999)).toBeUndefined();
@@ -160,7 +169,7 @@ describe('triggers.adaptive as a trigger', () => {
   });
 
   it('follows the window when it widens', () => {
-    const t = adaptive(base);
+    const t = fed(base);
     feed(t.controller, 200, 10);
     t.controller.congested('retry');
     t.controller.congested('retry');
@@ -171,7 +180,7 @@ describe('triggers.adaptive as a trigger', () => {
   });
 
   it('flushes at B = window × input rate records, within [minRecords, maxRecords]', () => {
-    const t = adaptive(base);
+    const t = fed(base);
     const c = t.controller;
     expect(c.volumeThreshold).toBe(1_000); // no rate yet: maxRecords, the window decides
     feed(c, 200, 10); // 200 records/s
