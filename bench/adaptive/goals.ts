@@ -1,7 +1,7 @@
-/** The goals of issue 5, judged on the simulation's results. */
+/** The goals of issues 5 and 18, judged on the simulation's results. */
 import type { GoalRow } from '../lib/types.js';
 import type { Scenario } from './scenarios.js';
-import type { RunResult } from './simulate.js';
+import { MAX_WINDOW, MIN_WINDOW, type RunResult } from './simulate.js';
 
 /** Summary of one run, without the time series (what RESULTS.md and the JSON keep). */
 export type RunSummary = Omit<RunResult, 'series'>;
@@ -70,6 +70,33 @@ export function judge(runs: RunSummary[], scenarios: Scenario[]): GoalRow[] {
       goal: "trickle: adaptive's batches ≥ 10× larger than the fixed 15 s window's",
       measured: `${ratio.toFixed(1)}× (mean ${trickleAdaptive.lastPhaseMeanBatch.toFixed(1)} vs ${trickle15.lastPhaseMeanBatch.toFixed(1)} records per batch while the scraper is blocked)`,
       pass: ratio >= 10,
+    });
+  }
+  const outage = find('outage', 'adaptive');
+  const steady = find('steady', 'adaptive');
+  if (outage?.window !== undefined) {
+    const back = outage.window.recoveredAfterMs;
+    rows.push({
+      goal: `outage: the window is back to ≤ 2 × minWindow (${s(2 * MIN_WINDOW)}) within 2 × maxWindow (${s(2 * MAX_WINDOW)}) of the recovery`,
+      measured: back === undefined ? 'never' : `after ${s(back)}`,
+      pass: back !== undefined && back <= 2 * MAX_WINDOW,
+    });
+  }
+  if (outage?.afterRecoveryP99 !== undefined && steady !== undefined) {
+    const ratio = outage.afterRecoveryP99 / Math.max(1e-9, steady.latency.p99);
+    rows.push({
+      goal: "outage: p99 latency of records arriving after recovery + 2 × maxWindow ≤ 1.2 × the steady scenario's p99",
+      measured: `${s(outage.afterRecoveryP99)} vs ${s(steady.latency.p99)} (${ratio.toFixed(2)}×)`,
+      pass: ratio <= 1.2,
+    });
+  }
+  const noisy = find('noisy', 'adaptive');
+  if (noisy?.window !== undefined) {
+    const { nearMinShare, peak } = noisy.window;
+    rows.push({
+      goal: 'noisy: the window is ≤ 1.5 × minWindow at least 95% of the time and never reaches maxWindow',
+      measured: `${(nearMinShare * 100).toFixed(1)}% of the time; widest ${s(peak)}`,
+      pass: nearMinShare >= 0.95 && peak < MAX_WINDOW,
     });
   }
   const lost = runs.filter((r) => !conserved(r));

@@ -12,9 +12,16 @@ export interface Phase {
 }
 
 export interface Scenario {
-  name: 'steady' | 'burst' | 'trickle';
+  name: 'steady' | 'burst' | 'trickle' | 'outage' | 'noisy';
   title: string;
   phases: Phase[];
+  /** The warehouse refuses every write that starts in [fromMs, toMs) (retryable), then is healthy. */
+  outage?: { fromMs: number; toMs: number };
+  /**
+   * The warehouse never refuses and its round trips are drawn from a lognormal distribution
+   * (`medianMs · e^(sigma · Z)`, Z standard normal, seeded) instead of the cost model.
+   */
+  noise?: { medianMs: number; sigma: number };
 }
 
 export const TICK_MS = 1_000;
@@ -45,13 +52,33 @@ export const SCENARIOS: Scenario[] = [
       { name: 'trickle', seconds: 30 * 60, rate: 0.2 },
     ],
   },
+  {
+    name: 'outage',
+    title: `outage: ${BASE_RATE} records/s for 40 min; the warehouse refuses every write from minute 10 to minute 20`,
+    phases: [
+      { name: 'before', seconds: 10 * 60, rate: BASE_RATE },
+      { name: 'outage', seconds: 10 * 60, rate: BASE_RATE },
+      { name: 'after', seconds: 20 * 60, rate: BASE_RATE },
+    ],
+    outage: { fromMs: 10 * 60_000, toMs: 20 * 60_000 },
+  },
+  {
+    name: 'noisy',
+    title: `noisy healthy: ${BASE_RATE} records/s for 30 min; no errors, round trips lognormal (median 2 s, σ 0.8)`,
+    phases: [{ name: 'steady', seconds: 30 * 60, rate: BASE_RATE }],
+    noise: { medianMs: 2_000, sigma: 0.8 },
+  },
 ];
 
 /** A shortened scenario (every phase `factor` times as long), for the smoke test. */
 export function shorten(scenario: Scenario, factor: number): Scenario {
+  const ms = (t: number) => Math.max(1, Math.round((t / 1000) * factor)) * 1000;
   return {
     ...scenario,
     phases: scenario.phases.map((p) => ({ ...p, seconds: Math.max(1, Math.round(p.seconds * factor)) })),
+    ...(scenario.outage !== undefined && {
+      outage: { fromMs: ms(scenario.outage.fromMs), toMs: ms(scenario.outage.toMs) },
+    }),
   };
 }
 

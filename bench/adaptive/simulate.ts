@@ -32,6 +32,10 @@ export interface Policy {
 
 const caps = () => triggers.volume({ records: MAX_RECORDS });
 
+/** The adaptive policy's window bounds, ms: 15 s … 5 min. */
+export const MIN_WINDOW = 15_000;
+export const MAX_WINDOW = 300_000;
+
 export const POLICIES: Policy[] = [
   {
     name: 'fixed-15s',
@@ -56,7 +60,8 @@ export const POLICIES: Policy[] = [
   {
     name: 'adaptive',
     label: "adaptive: `adaptive({ minWindow: '15s', maxWindow: '5m', maxRecords: 10_000 })`",
-    trigger: () => triggers.adaptive({ minWindow: '15s', maxWindow: '5m', maxRecords: MAX_RECORDS }),
+    trigger: () =>
+      triggers.adaptive({ minWindow: MIN_WINDOW, maxWindow: MAX_WINDOW, maxRecords: MAX_RECORDS }),
   },
 ];
 
@@ -110,6 +115,23 @@ export interface RunResult {
   warehouse: WarehouseStats;
   /** Most writes in flight at the pipeline's limit (adaptive: the limit it set). */
   peakConcurrency: number;
+  /** The adaptive window over the run (adaptive only). */
+  window?: {
+    /** Share of the simulated time the window was ≤ 1.5 × minWindow. */
+    nearMinShare: number;
+    /** Widest window reached, ms. */
+    peak: number;
+    /**
+     * With an outage: ms from the warehouse's recovery until the window was ≤ 2 × minWindow
+     * (0 if it already was; `undefined` if it never came back).
+     */
+    recoveredAfterMs?: number | undefined;
+  };
+  /**
+   * With an outage: latency of the records that arrived after the recovery + 2 × maxWindow (the
+   * adaptive policy's 5 min, for every policy), nearest-rank p99, ms.
+   */
+  afterRecoveryP99?: number;
   series: {
     /** The adaptive window, ms (step function), and the concurrency limit. */
     window: Point[];
@@ -154,7 +176,10 @@ async function run(
   const recordBytes = estimateBytes(record(0, 0));
 
   const source = pushSource<PriceRecord>({ highWaterMark: 1_000_000 });
-  const sink = warehouse<PriceRecord>(clock, model);
+  const sink = warehouse<PriceRecord>(clock, model, undefined, {
+    ...(scenario.outage !== undefined && { outage: scenario.outage }),
+    ...(scenario.noise !== undefined && { noise: scenario.noise, random: seededRandom(0x0a015e) }),
+  });
   const trigger = policy.trigger();
   const built = pipeline({ name: `${scenario.name}-${policy.name}`, clock, retry: { ...RETRY, random } })
     .source(source)
@@ -226,6 +251,14 @@ async function run(
   if (initial === undefined) peakConcurrency = 4;
   const metrics = built.metrics();
   const sorted = latencies.slice(0, committed).sort();
+  const afterRecovery =
+    scenario.outage === undefined
+      ? undefined
+      : afterP99(arrival, latencies, committed, scenario.outage.toMs + 2 * MAX_WINDOW);
+  const window =
+    initial === undefined
+      ? undefined
+      : windowStats(series.window, end, initial.controller.minWindow, scenario.outage?.toMs);
   return {
     scenario: scenario.name,
     policy: policy.name,
@@ -244,9 +277,40 @@ async function run(
     lastPhaseBatches: lastBatches,
     warehouse: { ...sink.stats },
     peakConcurrency,
+    ...(window !== undefined && { window }),
+    ...(afterRecovery !== undefined && { afterRecoveryP99: afterRecovery }),
     series,
     realMs: Date.now() - realStart,
   };
+}
+
+/** p99 latency of the committed records that arrived at or after `from`. */
+function afterP99(arrival: Float64Array, latencies: Float64Array, committed: number, from: number): number {
+  const picked: number[] = [];
+  for (let i = 0; i < committed; i++) if (arrival[i]! >= from) picked.push(latencies[i]!);
+  return quantile(Float64Array.from(picked).sort(), 0.99);
+}
+
+/** Time share near minWindow, peak, and how long after `recoveredAt` the window was back to ≤ 2 × min. */
+function windowStats(
+  window: Point[],
+  end: number,
+  minWindow: number,
+  recoveredAt: number | undefined,
+): NonNullable<RunResult['window']> {
+  let near = 0;
+  let peak = 0;
+  let back: number | undefined;
+  window.forEach((p, i) => {
+    const until = Math.min(end, window[i + 1]?.t ?? end);
+    if (p.v <= 1.5 * minWindow) near += Math.max(0, until - p.t);
+    peak = Math.max(peak, p.v);
+    // The value holding at the recovery, or the first one after it, that is ≤ 2 × min.
+    if (recoveredAt !== undefined && back === undefined && until > recoveredAt && p.v <= 2 * minWindow) {
+      back = Math.max(0, p.t - recoveredAt);
+    }
+  });
+  return { nearMinShare: near / end, peak, ...(recoveredAt !== undefined && { recoveredAfterMs: back }) };
 }
 
 export { phaseAt };

@@ -8,6 +8,8 @@
  *   others run takes `(1 + contention · k)` times as long.
  * - Beyond `capacity` concurrent transactions, a new one is refused after a short round trip with
  *   a retryable error (a 503 / "too many concurrent statements" / lock-wait timeout).
+ * - A scenario may add an outage (every write refused for a while) or replace the cost model by
+ *   noisy round trips (see {@link Conditions}).
  */
 import { type Batch, MicrobatchError, type Sink, type WriteOptions } from '../../src/index.js';
 import type { TestClock } from '../../src/testing/index.js';
@@ -58,6 +60,22 @@ export interface WarehouseStats {
   peakConcurrent: number;
 }
 
+/** What a scenario changes in the warehouse (see `Scenario`). */
+export interface Conditions {
+  /** Every write that starts in [fromMs, toMs) is refused after `rejectMs` (retryable). */
+  outage?: { fromMs: number; toMs: number };
+  /** Round trips `medianMs · e^(sigma · Z)` instead of the cost model; nothing is refused. */
+  noise?: { medianMs: number; sigma: number };
+  /** The generator the noise draws from (seeded by the simulation). */
+  random?: () => number;
+}
+
+/** A standard normal draw from two uniform ones (Box–Muller). */
+export function normal(random: () => number): number {
+  const u = 1 - random(); // (0, 1]: log(0) is not a number
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+}
+
 /** A warehouse sink, with what it saw; `onCommit(batch, at, durationMs)` runs when a transaction commits. */
 export interface Warehouse<T> extends Sink<T> {
   readonly stats: WarehouseStats;
@@ -67,7 +85,10 @@ export function warehouse<T>(
   clock: TestClock,
   model: WarehouseModel = WAREHOUSE,
   onCommit?: (batch: Batch<T>, at: number, durationMs: number) => void,
+  conditions: Conditions = {},
 ): Warehouse<T> {
+  const { outage, noise } = conditions;
+  const random = conditions.random ?? Math.random;
   const stats: WarehouseStats = { transactions: 0, rejected: 0, aborted: 0, rows: 0, peakConcurrent: 0 };
   let running = 0;
   const committed = new Set<string>(); // one effect per batch id, as the Sink contract asks
@@ -90,7 +111,15 @@ export function warehouse<T>(
     kind: 'simulated-warehouse',
     stats,
     async write(batch: Batch<T>, { signal }: WriteOptions) {
-      if (running >= model.capacity) {
+      const now = clock.now();
+      if (outage !== undefined && now >= outage.fromMs && now < outage.toMs) {
+        stats.rejected++;
+        await sleep(model.rejectMs, signal);
+        throw new MicrobatchError('MB_SINK_FAILED', 'warehouse: unavailable (scripted outage)', {
+          retryable: true,
+        });
+      }
+      if (noise === undefined && running >= model.capacity) {
         stats.rejected++;
         await sleep(model.rejectMs, signal);
         throw new MicrobatchError(
@@ -100,7 +129,9 @@ export function warehouse<T>(
         );
       }
       const durationMs =
-        (model.connMs + batch.records.length * model.insertMs) * (1 + model.contention * running);
+        noise !== undefined
+          ? Math.round(noise.medianMs * Math.exp(noise.sigma * normal(random)))
+          : (model.connMs + batch.records.length * model.insertMs) * (1 + model.contention * running);
       running++;
       stats.peakConcurrent = Math.max(stats.peakConcurrent, running);
       try {
