@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { formatBytes, formatDuration } from '../core/units.js';
+import type { WindowChange } from '../triggers/adaptive.js';
 import type { Pipeline } from './runtime.js';
 
 /** Options of {@link trace}. */
@@ -23,7 +24,9 @@ const timeOfDay = (ms: number) => new Date(ms).toISOString().slice(11, 23);
  * 14:03:07.415 prices dlq     0 [1200..6199] 2 dead-lettered: malformed=2
  * 14:03:07.690 prices write   0 [1200..6199] 4998 written in 275ms (attempt 1)
  * 14:03:07.691 prices commit  0 → 6199
+ * 14:03:07.691 prices adapt   window 30s → 15s: healthy (last write 275ms, rtt ~280ms, back-pressure 0.02, 4000 records/s)
  * ```
+ * With `triggers.adaptive`, every window or concurrency change is an `adapt` line with its reason.
  * Returns a function that stops tracing.
  */
 export function trace(pipeline: Pipeline<unknown>, options: TraceOptions = {}): () => void {
@@ -81,9 +84,33 @@ export function trace(pipeline: Pipeline<unknown>, options: TraceOptions = {}): 
     ),
   );
   on('resume', ({ pausedMs }) => line(clock.now(), 'resume', `after ${formatDuration(pausedMs)}`));
+  on('window-change', (change) => line(clock.now(), 'adapt', describeChange(change)));
   on('status', ({ from, to }) => line(clock.now(), 'status', `${from} → ${to}`));
   on('error', ({ error }) => line(clock.now(), 'error', `${error.code}: ${error.message}`));
   return () => {
     for (const stop of off) stop();
   };
+}
+
+const ms = (value: number | undefined) => (value === undefined ? '?' : formatDuration(Math.round(value)));
+
+/** `window 3s → 1.5s, concurrency 1 → 2: healthy (last write 3ms, rtt ~3ms, back-pressure 0.12, 4000 records/s)` */
+function describeChange(change: WindowChange): string {
+  const { from, to, concurrencyFrom, concurrencyTo, reason, signals } = change;
+  const window = from === to ? undefined : `window ${ms(from)} → ${ms(to)}`;
+  const concurrency =
+    concurrencyFrom === concurrencyTo ? undefined : `concurrency ${concurrencyFrom} → ${concurrencyTo}`;
+  const moved =
+    window !== undefined && concurrency !== undefined
+      ? `${window}, ${concurrency}`
+      : window !== undefined
+        ? window
+        : `${concurrency} (window ${ms(to)})`;
+  const why = [
+    `last write ${ms(signals.lastRttMs)}`,
+    `rtt ~${ms(signals.rttMs)}`,
+    `back-pressure ${signals.backpressure.toFixed(2)}`,
+    `${Math.round(signals.inputRate)} records/s`,
+  ];
+  return `${moved}: ${reason} (${why.join(', ')})`;
 }
