@@ -10,7 +10,7 @@
  *
  * Then the adaptive-trigger simulation (bench/adaptive/run.ts, issue 5): every policy × scenario on a
  * test clock against a simulated warehouse, deterministic, a few seconds; it also rewrites the charts
- * docs/adaptive-{steady,burst,trickle}.svg (`--quick`: under bench/.out/). `--only adaptive` runs just
+ * docs/adaptive-{steady,burst,trickle,outage,noisy}.svg (`--quick`: under bench/.out/). `--only adaptive` runs just
  * that and replaces its section of RESULTS.md.
  *
  * Then the Parquet encoder and lake sink (bench/parquet), lake compaction (bench/compaction) and the
@@ -207,7 +207,7 @@ async function transforms(args: Args): Promise<TransformsResult> {
 /** The adaptive simulation, in its own process; charts go to docs/ (bench/.out/ with `--quick`). */
 async function adaptive(args: Args): Promise<AdaptiveResult> {
   const charts = args.quick ? join(ROOT, 'bench/.out') : join(ROOT, 'docs');
-  log('  adaptive: simulated warehouse, 5 policies × 3 scenarios on a test clock…');
+  log('  adaptive: simulated warehouse, 5 policies × 5 scenarios on a test clock…');
   const result = await runWorker<AdaptiveResult>('bench/adaptive/run.ts', ['--charts', charts]);
   for (const row of result.goals)
     log(`  adaptive: ${row.pass ? 'PASS' : 'FAIL'}  ${row.goal}: ${row.measured}`);

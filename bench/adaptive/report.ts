@@ -40,6 +40,11 @@ export function adaptiveSection(
       'at the source to the source commit of its batch (nearest-rank quantiles); peak buffered = most bytes held in the ' +
       'pipeline (lanes + batches in flight, `metrics().buffer.heldBytes`) plus records waiting in the source, sampled every simulated second. Trickle batch = mean batch size of the batches whose records arrived while the scraper was blocked. In the trickle, the p50/p99 are dominated by the 120,000 records of the first 10 minutes; the 360 trickle records show in the max (a trickle record waits up to `maxWindow` under adaptive, and until the final drain under volume-only).',
     '',
+    `**Outage** (issue 18): the warehouse refuses every write that starts between minute 10 and minute 20 (retryable, after ${w.rejectMs} ms), ` +
+      'then is healthy; "p99 after recovery" is the p99 latency of the records that arrived after the recovery + 2 × maxWindow (minute 30). ' +
+      '**Noisy healthy**: no refusals at all, and every round trip is drawn from a lognormal distribution (median 2 s, σ 0.8: ' +
+      'one in 12 writes over 3× the median, one in 45 over 5×) instead of the cost model, from a seeded generator.',
+    '',
     `- Date: ${run.date.toISOString()}; machine: ${run.machine.cpu}, ${run.machine.cores} cores, Node ${run.machine.node}`,
     `- Command: \`${run.command}\` (or on its own: \`npx tsx bench/adaptive/run.ts\`, which also writes the charts)`,
     '',
@@ -70,6 +75,7 @@ export function adaptiveSection(
           'peak buffered (MB)',
           'mean batch',
           ...(scenario.name === 'trickle' ? ['trickle batch'] : []),
+          ...(scenario.name === 'outage' ? ['p99 after recovery (s)'] : []),
         ],
         ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
         runs.map((r) => [
@@ -82,6 +88,7 @@ export function adaptiveSection(
           mb(r.peakBufferedBytes),
           Math.round(r.meanBatch).toLocaleString('en-US'),
           ...(scenario.name === 'trickle' ? [r.lastPhaseMeanBatch.toFixed(1)] : []),
+          ...(scenario.name === 'outage' ? [sec(r.afterRecoveryP99 ?? 0)] : []),
         ]),
       ),
       '',

@@ -1,8 +1,8 @@
 /**
- * The adaptive-trigger simulation (issue 5): `tsx bench/adaptive/run.ts [--charts DIR]`.
+ * The adaptive-trigger simulation (issues 5 and 18): `tsx bench/adaptive/run.ts [--charts DIR]`.
  *
  * Every policy × scenario runs a real microbatch pipeline on a test clock against the simulated
- * warehouse (warehouse.ts): 30–40 simulated minutes each, a few real seconds for all fifteen. It
+ * warehouse (warehouse.ts): 30–40 simulated minutes each, under a minute of real time for all twenty-five. It
  * prints the tables and the goals (PASS/FAIL), writes one SVG chart per scenario (default: docs/)
  * and prints its result for bench/run.ts, which renders it into bench/RESULTS.md.
  */
