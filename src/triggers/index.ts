@@ -3,13 +3,13 @@ import { all, any } from './combinators.js';
 import { time } from './time.js';
 import { volume } from './volume.js';
 
-export {
-  type AdaptiveOptions,
-  type AdaptiveReason,
-  type AdaptiveSignals,
-  type AdaptiveState,
-  type AdaptiveTrigger,
-  type WindowChange,
+export type {
+  AdaptiveOptions,
+  AdaptiveReason,
+  AdaptiveSignals,
+  AdaptiveState,
+  AdaptiveTrigger,
+  WindowChange,
 } from './adaptive.js';
 export { type BatchCaps, isTrigger, type LaneState, type Trigger } from './types.js';
 export type { VolumeOptions } from './volume.js';

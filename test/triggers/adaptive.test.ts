@@ -440,11 +440,12 @@ const coarse = (o: AdaptiveOptions): AdaptiveOptions =>
       };
 
 /** A healthy write: no retry, no hint at or above 0.5, a round trip that never grows. */
-const healthyWrite = (rttMs: number): Event => ({
+const healthyWrite = (rttMs: number, gap = 0): Event => ({
   kind: 'write',
   rtt: rttMs,
   retried: false,
   hint: undefined,
+  gap,
 });
 
 describe('AdaptiveController properties', () => {
@@ -756,7 +757,7 @@ describe('AdaptiveController v2 properties', () => {
       expect(d.c.window).toBeLessThanOrEqual(d.c.maxWindow);
       let first: number | undefined;
       for (const [k, gap] of gaps.entries()) {
-        const change = d.apply({ ...healthyWrite(rttMs), gap });
+        const change = d.apply(healthyWrite(rttMs, gap));
         first ??= d.now;
         // Each of them is judged healthy: it never widens.
         expect(change?.reason ?? 'healthy').toBe('healthy');
@@ -790,12 +791,12 @@ describe('AdaptiveController v2 properties', () => {
       for (const e of prefix) d.apply(e);
       for (let i = 0; i < SETTLE + before; i++) d.apply(healthyWrite(rttMs));
       const w = d.c.window;
-      const change = d.apply({ ...healthyWrite(slowMs), gap: 1_000 });
+      const change = d.apply(healthyWrite(slowMs, 1_000));
       expect(change?.reason ?? 'healthy').toBe('healthy'); // never 'slow-write'
       expect(d.c.window).toBeLessThanOrEqual(w);
       for (let i = 0; i < after; i++) {
         const previous = d.c.window;
-        d.apply({ ...healthyWrite(rttMs), gap: 1_000 });
+        d.apply(healthyWrite(rttMs, 1_000));
         expect(d.c.window).toBeLessThanOrEqual(previous);
       }
       expect(d.c.window).toBeLessThanOrEqual(2 * w);
@@ -838,7 +839,7 @@ describe('AdaptiveController v2 properties', () => {
       for (const rtt of jitter.slice(0, 20)) d.apply(healthyWrite(rtt));
       for (const rtt of jitter.slice(20)) {
         const before = d.c.window;
-        expect(d.apply({ ...healthyWrite(rtt), gap: 100 })?.reason ?? 'healthy').toBe('healthy');
+        expect(d.apply(healthyWrite(rtt, 100))?.reason ?? 'healthy').toBe('healthy');
         expect(d.c.window).toBeLessThanOrEqual(before);
       }
     },
