@@ -59,6 +59,7 @@ interface ConsumerReport {
   status: string;
   written: number;
   error: { is: boolean; isWithCode: boolean; instanceOf: boolean; isFromOtherBuild: boolean; code: string };
+  adaptiveFromOtherBuild: { mode: string; window: number | undefined; concurrency: number; written: number };
   exportsBySubpath: Record<string, string[]>;
   kafka: {
     peerInstalled: boolean;
@@ -100,6 +101,20 @@ const consumerBody = `
       isFromOtherBuild: other.MicrobatchError.is(error),
       code: error.code,
     };
+  }
+
+  // An adaptive trigger built by the other build is fed by this build's pipeline (recognised by its
+  // Symbol.for brand, not instanceof): its window shows in metrics() only when it is.
+  {
+    const other = await loadOther(${JSON.stringify(pkg.name)});
+    const p = pipeline({ name: 'cross' })
+      .source(fromIterable([1, 2, 3, 4, 5]))
+      .trigger(other.triggers.adaptive({ minWindow: 10, maxWindow: 100, maxRecords: 2 }))
+      .sink(memorySink())
+      .build();
+    const crossReport = await p.run();
+    const t = p.metrics().trigger;
+    out.adaptiveFromOtherBuild = { mode: t.mode, window: t.window, concurrency: t.concurrency, written: crossReport.records.written };
   }
 
   // microbatch/kafka works without kafkajs installed: the user passes their own client objects.
@@ -304,6 +319,12 @@ describe('the packed tarball', () => {
           isFromOtherBuild: true,
           code: 'MB_INVALID_OPTIONS',
         });
+      });
+
+      it('feeds an adaptive trigger from the other build (brand, not instanceof)', () => {
+        // `window` shows in metrics() only when the pipeline recognised the trigger as adaptive.
+        expect(report.adaptiveFromOtherBuild).toMatchObject({ mode: 'adaptive', window: 10, written: 5 });
+        expect(report.adaptiveFromOtherBuild.concurrency).toBeGreaterThanOrEqual(1);
       });
 
       it('uses microbatch/kafka without kafkajs installed', () => {
