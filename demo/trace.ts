@@ -1,8 +1,9 @@
 /**
  * The demo's trace: one line per step of every window, built on the pipeline's public face only —
- * `trace()` for flushes, dead letters, retries, writes and commits, plus events and `metrics()` for
- * the rest (a window opening with its source position, the buffer filling, what the transforms did,
- * end-to-end latency, the adaptive controller, complete partitions, and a periodic metrics line).
+ * `trace()` for flushes, dead letters, retries, writes, commits and the adaptive controller's
+ * changes, plus events and `metrics()` for the rest (a window opening with its source position, the
+ * buffer filling, what the transforms did, end-to-end latency, complete partitions, and a periodic
+ * metrics line).
  *
  * ```text
  * 14:03:06.401 prices open    scraper-2 at offset 1200 (window 1s, B 420 records)
@@ -172,14 +173,6 @@ export function traceDemo(p: Pipeline<unknown>, options: DemoTraceOptions): () =
         'latency',
         `${partition} → ${offset}: waited ${duration(clock.now() - oldest)} from arrival${eventTime}`,
       );
-    }),
-    p.on('window-change', ({ from, to, concurrencyFrom, concurrencyTo, reason }) => {
-      const window = from === to ? `window ${duration(to)}` : `window ${duration(from)} → ${duration(to)}`;
-      const concurrency =
-        concurrencyFrom === concurrencyTo
-          ? `concurrency ${concurrencyTo}`
-          : `concurrency ${concurrencyFrom} → ${concurrencyTo}`;
-      line('adapt', `${window}, ${concurrency} (${reason})`);
     }),
     p.on('partition-complete', ({ bucket, records, reopened, watermark }) => {
       line(
