@@ -337,6 +337,18 @@ export class AdaptiveController implements AdaptiveState {
     now?: number,
   ): WindowChange | undefined {
     const at = this.#time(now);
+    // A clock stepped back gives a negative round trip; nothing gives NaN, but one would poison every
+    // average for good: both count as instant.
+    const rtt = Number.isFinite(rttMs) && rttMs > 0 ? rttMs : 0;
+    return this.#written(rtt, retried, hint, at);
+  }
+
+  #written(
+    rttMs: number,
+    retried: boolean,
+    hint: number | undefined,
+    at: number | undefined,
+  ): WindowChange | undefined {
     this.#lastRtt = rttMs;
     // Every round trip feeds the estimates, retried and hinted ones too: two controllers given the
     // same writes must judge the next one alike, whatever else they were told (the property

@@ -288,6 +288,17 @@ describe('AdaptiveController decisions', () => {
     for (let i = 0; i < 5; i++) expect(noisy.writeDone(10, false, undefined)).toBeUndefined();
   });
 
+  it('counts a negative or non-finite round trip as instant, so the estimates stay numbers', () => {
+    const c = new AdaptiveController(base);
+    for (const rtt of [10, Number.NaN, -5, Number.POSITIVE_INFINITY, 10, 10])
+      c.writeDone(rtt, false, undefined);
+    const s = c.signals();
+    expect([s.rttMs, s.rttDeviationMs, s.rttMedianMs, s.lastRttMs].every(Number.isFinite)).toBe(true);
+    expect(s.rttMedianMs).toBe(5);
+    c.congested('retry');
+    expect(c.writeDone(10, false, undefined)?.to).toBe(1_000);
+  });
+
   it('narrows by elapsed healthy time as well as by writes', () => {
     // Widened to 30 s at t = 0; one healthy write at t = 60 s: half the excess for the write, a
     // quarter for two half-lives (narrowHalfLife defaults to maxWindow, 30 s).
