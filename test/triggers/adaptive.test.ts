@@ -288,6 +288,16 @@ describe('AdaptiveController decisions', () => {
     for (let i = 0; i < 5; i++) expect(noisy.writeDone(10, false, undefined)).toBeUndefined();
   });
 
+  it('catches a rising trend within a few writes: round trips growing 20% per write', () => {
+    const c = new AdaptiveController(base);
+    for (let i = 0; i < 20; i++) c.writeDone(100, false, undefined);
+    const reasons: (string | undefined)[] = [];
+    for (let i = 1; i <= 8; i++) reasons.push(c.writeDone(100 * 1.2 ** i, false, undefined)?.reason);
+    // 207 ms (the 4th) is the first above twice the median; 3 slow of the last 5 by the 6th.
+    expect(reasons.indexOf('slow-write')).toBe(5);
+    expect(c.window).toBe(2_000);
+  });
+
   it('counts a negative or non-finite round trip as instant, so the estimates stay numbers', () => {
     const c = new AdaptiveController(base);
     for (const rtt of [10, Number.NaN, -5, Number.POSITIVE_INFINITY, 10, 10])
