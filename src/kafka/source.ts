@@ -432,13 +432,11 @@ class KafkaReader<T> implements SourceReader<T> {
       assigned.ready = this.#prepare(assigned, revoking);
       assigned.ready.catch((error: unknown) => {
         this.#fail(
-          MicrobatchError.is(error)
-            ? error
-            : new MicrobatchError(
-                'MB_SOURCE_FAILED',
-                `kafkaSource: could not find where to resume partition '${assigned.name}': ${describeError(error)}`,
-                { cause: error },
-              ),
+          MicrobatchError.wrap(
+            error,
+            'MB_SOURCE_FAILED',
+            `kafkaSource: could not find where to resume partition '${assigned.name}'`,
+          ),
         );
       });
     }
