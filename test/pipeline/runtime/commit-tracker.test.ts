@@ -45,7 +45,7 @@ function tracker(checkpoint: CheckpointStore | undefined) {
 /** A store whose saves land a loop turn later, so a commit that does not await its save is seen. */
 function slowStore() {
   const states = new Map<string, PartitionCheckpoint>();
-  return {
+  const store = {
     kind: 'slow',
     durable: true,
     states,
@@ -54,7 +54,8 @@ function slowStore() {
       await new Promise((resolve) => setImmediate(resolve));
       states.set(partition, structuredClone(state));
     },
-  } satisfies CheckpointStore;
+  };
+  return store satisfies CheckpointStore;
 }
 
 const sealed = (firstOffset: number, lastOffset: number): SealedLane<unknown> => ({
