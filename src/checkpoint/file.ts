@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { safeName } from '../core/batch.js';
+import { replaceFile, syncDirectory, writeSynced } from '../core/durable-fs.js';
 import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { show } from '../core/units.js';
@@ -131,20 +132,6 @@ function alive(pid: number): boolean {
   } catch (error) {
     // EPERM: it exists but belongs to another user.
     return errno(error) === 'EPERM';
-  }
-}
-
-/** fsync a directory, so that a rename in it survives a power loss. Not possible on Windows. */
-async function syncDirectory(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Some file systems cannot fsync a directory; the rename is then as durable as they allow.
-    if (!['EINVAL', 'ENOTSUP', 'EISDIR', 'EBADF'].includes(errno(error) as string)) throw error;
-  } finally {
-    await handle.close();
   }
 }
 
@@ -328,10 +315,8 @@ class FileStore implements FileCheckpointStore {
       `.${checkpointFileName(this.#pipeline!)}.${process.pid}.${this.#sequence++}.tmp`,
     );
     try {
-      await writeSynced(temp, text);
-      await rename(temp, file);
+      await replaceFile(temp, file, text);
     } catch (error) {
-      await rm(temp, { force: true }).catch(() => {});
       throw ioError(file, 'write the checkpoint', error);
     }
     try {
@@ -549,15 +534,4 @@ async function takeOver(lockFile: string, staleText: string): Promise<void> {
     await link(aside, lockFile).catch(() => {});
   }
   await rm(aside, { force: true });
-}
-
-/** Writes `text` to a new file at `path` and flushes it to disk before closing it. */
-async function writeSynced(path: string, text: string): Promise<void> {
-  const handle = await open(path, 'w');
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -70,6 +70,21 @@ export class MicrobatchError extends Error {
     Object.defineProperty(this, BRAND, { value: true });
   }
 
+  /**
+   * `error` itself when it already is a MicrobatchError (its code says more than ours would);
+   * otherwise a new one with `code` and the message `` `${what}: ${describeError(error)}` ``, keeping
+   * `error` as its cause.
+   */
+  static wrap(
+    error: unknown,
+    code: ErrorCode,
+    what: string,
+    options: Omit<MicrobatchErrorOptions, 'cause'> = {},
+  ): MicrobatchError {
+    if (MicrobatchError.is(error)) return error;
+    return new MicrobatchError(code, `${what}: ${describeError(error)}`, { ...options, cause: error });
+  }
+
   /** True when `error` is a MicrobatchError (from either build), optionally with the given code. */
   static is(error: unknown, code?: ErrorCode): error is MicrobatchError {
     return (

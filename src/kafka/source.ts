@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import type { Cursor } from '../core/batch.js';
 import type { Clock } from '../core/clock.js';
 import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
@@ -7,6 +6,7 @@ import { parseCount, parseDuration, parseSize, show } from '../core/units.js';
 import { toEventTime } from '../event-time/buckets.js';
 import type { Source, SourceChunk, SourceContext, SourceReader, SourceRejection } from '../sources/types.js';
 import { type ConsumerLink, commitOwned, linkOf, wakeJoinWaiters } from './link.js';
+import { decodeJson, headersOf, viewOf } from './message.js';
 import type { KafkaMessage, KafkaSourceOptions } from './options.js';
 import { kafkaPartition, parseKafkaPartition } from './partition.js';
 import type {
@@ -14,7 +14,6 @@ import type {
   KafkaConsumerLike,
   KafkaEachBatchPayloadLike,
   KafkaEventLike,
-  KafkaHeaders,
 } from './types.js';
 
 /** What {@link KafkaSource.metrics} returns. */
@@ -432,13 +431,11 @@ class KafkaReader<T> implements SourceReader<T> {
       assigned.ready = this.#prepare(assigned, revoking);
       assigned.ready.catch((error: unknown) => {
         this.#fail(
-          MicrobatchError.is(error)
-            ? error
-            : new MicrobatchError(
-                'MB_SOURCE_FAILED',
-                `kafkaSource: could not find where to resume partition '${assigned.name}': ${describeError(error)}`,
-                { cause: error },
-              ),
+          MicrobatchError.wrap(
+            error,
+            'MB_SOURCE_FAILED',
+            `kafkaSource: could not find where to resume partition '${assigned.name}'`,
+          ),
         );
       });
     }
@@ -683,46 +680,4 @@ class KafkaReader<T> implements SourceReader<T> {
     if (topics.length > 0) this.#consumer.resume(topics);
     this.#logger.debug({ source: 'kafka', queuedBytes: this.#queuedBytes }, 'kafka partitions resumed');
   }
-}
-
-const decoder = new TextDecoder('utf-8', { fatal: false });
-
-/** The default decode: JSON of the UTF-8 value; a tombstone is `null`. Invalid UTF-8 throws. */
-function decodeJson(value: Buffer | null): unknown {
-  if (value === null || value === undefined) return null;
-  const text = decoder.decode(value);
-  // Decoding replaced invalid bytes with U+FFFD; only then is the line checked byte by byte.
-  if (text.includes('\uFFFD') && !isUtf8(value)) throw new Error('the value is not valid UTF-8');
-  return JSON.parse(text);
-}
-
-function viewOf(
-  topic: string,
-  partition: number,
-  offset: number,
-  timestamp: number,
-  message: { key: Buffer | null; value: Buffer | null; headers?: KafkaHeaders },
-): KafkaMessage {
-  return {
-    topic,
-    partition,
-    offset,
-    key: message.key,
-    value: message.value,
-    timestamp,
-    headers: message.headers,
-  };
-}
-
-/** Headers as UTF-8 strings; a header sent several times keeps its last value. */
-function headersOf(headers: KafkaHeaders | undefined): Record<string, string> | undefined {
-  if (headers === undefined) return undefined;
-  let out: Record<string, string> | undefined;
-  for (const name of Object.keys(headers)) {
-    let value = headers[name];
-    if (Array.isArray(value)) value = value[value.length - 1];
-    if (value === undefined) continue;
-    (out ??= {})[name] = typeof value === 'string' ? value : value.toString('utf8');
-  }
-  return out;
 }

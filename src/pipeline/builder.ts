@@ -13,7 +13,8 @@ import { time } from '../triggers/time.js';
 import { isTrigger, type Trigger } from '../triggers/types.js';
 import { volume } from '../triggers/volume.js';
 import { type PipelineOptions, resolveOptions } from './options.js';
-import { type Pipeline, PipelineRuntime } from './runtime.js';
+import { PipelineRuntime } from './runtime/pipeline.js';
+import type { Pipeline } from './types.js';
 
 /** Controllers of adaptive triggers already given to a pipeline. */
 const adaptiveInUse = new WeakSet<object>();

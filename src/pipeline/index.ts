@@ -12,5 +12,5 @@ export type {
   RecordCounts,
   UndeliveredRange,
 } from './report.js';
-export type { Pipeline, StopOptions } from './runtime.js';
 export { type TraceOptions, trace } from './trace.js';
+export type { Pipeline, StopOptions } from './types.js';

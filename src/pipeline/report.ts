@@ -1,4 +1,5 @@
 import type { DeadLetter, FlushReason, RejectReason } from '../core/batch.js';
+import type { ErrorCode } from '../core/errors.js';
 
 /** Where a pipeline is in its life. */
 export type PipelineStatus =
@@ -82,7 +83,7 @@ export interface DeliveryReport {
   committed: Record<string, number>;
   undelivered: UndeliveredRange[];
   /** The fatal error, when `status` is `failed`, or why a stop could not finish. */
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
   /**
    * Dead letters kept in memory because no `.deadLetter()` sink was configured. Configure one for
    * anything long-running: these are lost with the process.

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { formatBytes, formatDuration } from '../core/units.js';
 import type { WindowChange } from '../triggers/adaptive.js';
-import type { Pipeline } from './runtime.js';
+import type { Pipeline } from './types.js';
 
 /** Options of {@link trace}. */
 export interface TraceOptions {

@@ -1,4 +1,4 @@
-import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
+import { invalidOptions, MicrobatchError } from '../core/errors.js';
 import { parseCount } from '../core/units.js';
 import { ChunkAssembler } from './chunks.js';
 import type { Envelope, Source, SourceChunk, SourceReader } from './types.js';
@@ -228,12 +228,5 @@ function notArray(): MicrobatchError {
 }
 
 function wrap(error: unknown): unknown {
-  if (MicrobatchError.is(error)) return error;
-  return new MicrobatchError(
-    'MB_SOURCE_FAILED',
-    `fromIterable: the iterable threw: ${describeError(error)}`,
-    {
-      cause: error,
-    },
-  );
+  return MicrobatchError.wrap(error, 'MB_SOURCE_FAILED', 'fromIterable: the iterable threw');
 }

@@ -6,6 +6,7 @@ import { describeError, invalidOptions, isRetryable, MicrobatchError, retryAfter
 import { silentLogger } from '../core/logger.js';
 import { show } from '../core/units.js';
 import type { Sink } from '../sinks/types.js';
+import { isViolation, PROPERTIES, type Violation, violation } from './conformance-properties.js';
 
 /** Where a record came from: what the default records hold and what `identify` returns. */
 export interface ConformancePosition {
@@ -108,32 +109,6 @@ interface Lane {
   ledger: number | undefined;
   ledgerRead: boolean;
 }
-
-// Each failure names one of these: the command sequence shows which situation broke it.
-const PROPERTIES = {
-  'exactly-once':
-    'every acknowledged record is read back exactly once, whatever the rewrites of a batch id (a), crashes mid-write (b) and concurrent writes to several partitions (d)',
-  ledger:
-    'the ledger (committed) never goes backwards, is ≥ the lastOffset of every acknowledged write, and is not beyond anything written to the partition (c)',
-  abort: 'an aborted write settles (resolves or rejects) soon after its AbortSignal is aborted',
-  write: 'writes succeed; retryable errors are retried',
-  read: 'read() and identify() return the positions of the records written',
-} as const;
-
-type Property = keyof typeof PROPERTIES;
-
-interface Violation extends Error {
-  property: Property;
-}
-
-function violation(property: Property, message: string, cause?: unknown): Violation {
-  const error = new Error(message, cause === undefined ? undefined : { cause }) as Violation;
-  error.property = property;
-  return error;
-}
-
-const isViolation = (error: unknown): error is Violation =>
-  error instanceof Error && typeof (error as Partial<Violation>).property === 'string';
 
 const loopTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

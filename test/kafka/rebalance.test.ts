@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Batch } from '../../src/core/batch.js';
 import { kafkaCheckpoint, kafkaSource } from '../../src/kafka/index.js';
 import { pipeline } from '../../src/pipeline/builder.js';
-import type { Pipeline } from '../../src/pipeline/runtime.js';
+import type { Pipeline } from '../../src/pipeline/types.js';
 import type { Sink } from '../../src/sinks/types.js';
 import { triggers } from '../../src/triggers/index.js';
 import { FakeCluster, type FakeConsumer } from './fake-kafka.js';

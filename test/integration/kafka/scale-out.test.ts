@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { kafkaCheckpoint, kafkaSource } from '../../../src/kafka/index.js';
 import { pipeline } from '../../../src/pipeline/builder.js';
 import type { DeliveryReport } from '../../../src/pipeline/report.js';
-import type { Pipeline } from '../../../src/pipeline/runtime.js';
+import type { Pipeline } from '../../../src/pipeline/types.js';
 import { triggers } from '../../../src/triggers/index.js';
 import { createTopic, kafkaClients, waitFor } from './helpers.js';
 import { type CountingSink, committedToEnd, countingSink, type Row, tally } from './pipeline-support.js';
