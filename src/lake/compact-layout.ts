@@ -73,7 +73,8 @@ export async function findPartitions(storage: ObjectStorage, table: string): Pro
     const path = relative.slice(0, slash);
     if (!path.split('/').every((segment) => PARTITION_DIR_RE.test(segment))) continue;
     let partition = found.get(path);
-    if (partition === undefined) found.set(path, (partition = { path, prefix: `${base}${path}/`, files: [] }));
+    if (partition === undefined)
+      found.set(path, (partition = { path, prefix: `${base}${path}/`, files: [] }));
     partition.files.push({ name: relative.slice(slash + 1), size: object.size, modified: object.modified });
   }
   return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -46,7 +46,9 @@ export async function schemaKey(bytes: Uint8Array): Promise<string> {
     ipc = wasm.readSchema(bytes).intoIPCStream();
   } catch (error) {
     // parquet-wasm's reader fails only on the bytes it was given.
-    throw new CorruptParquetError(`parquet-wasm cannot read the schema: ${describe(error)}`, { cause: error });
+    throw new CorruptParquetError(`parquet-wasm cannot read the schema: ${describe(error)}`, {
+      cause: error,
+    });
   }
   // Decoding a schema with apache-arrow costs milliseconds; the files of a table mostly share one,
   // byte for byte, so each distinct encoding is decoded once.
@@ -103,7 +105,9 @@ export async function mergeParquet(
       try {
         table = wasm.readParquet(bytes);
       } catch (error) {
-        throw new CorruptParquetError(`parquet-wasm cannot read the file: ${describe(error)}`, { cause: error });
+        throw new CorruptParquetError(`parquet-wasm cannot read the file: ${describe(error)}`, {
+          cause: error,
+        });
       }
       for (const batch of table.recordBatches()) {
         rows += batch.numRows;
@@ -127,7 +131,9 @@ export async function mergeParquet(
     // writeParquet frees the table and the properties (REFERENCE.md §6): new ones for every call.
     return { bytes: wasm.writeParquet(table, props), rows };
   } catch (error) {
-    throw new OutputEncodeError(`parquet-wasm cannot write the merged file: ${describe(error)}`, { cause: error });
+    throw new OutputEncodeError(`parquet-wasm cannot write the merged file: ${describe(error)}`, {
+      cause: error,
+    });
   }
 }
 

@@ -64,7 +64,8 @@ export function readFooter(bytes: Uint8Array): Footer {
   const { raw, start } = footerBytes(bytes);
   const { struct, end } = decodeStruct(raw);
   if (end !== raw.length) throw new CorruptParquetError('the footer does not end where its length says');
-  if (getField(struct, FILE.encryption) !== undefined) throw new CorruptParquetError('encrypted Parquet is not supported');
+  if (getField(struct, FILE.encryption) !== undefined)
+    throw new CorruptParquetError('encrypted Parquet is not supported');
   return { metadata: struct, raw, start };
 }
 
@@ -184,14 +185,16 @@ export async function mergeRowGroups(
       const key = footerKey(bytes);
       const { raw, start: dataEnd } = footerBytes(bytes);
       if (first === undefined) first = { metadata: readFooter(bytes).metadata, key };
-      else if (key !== first.key) throw new CorruptParquetError('its schema differs from the first input of the bin');
+      else if (key !== first.key)
+        throw new CorruptParquetError('its schema differs from the first input of the bin');
       let groupsAt = -1;
       let fileRows = -1;
       scanStruct(raw, 0, (id, code, start) => {
         if (id === FILE.rowGroups && code === ThriftCode.LIST) groupsAt = start;
         else if (id === FILE.numRows && code === ThriftCode.I64) fileRows = readInteger(raw, start);
       });
-      if (groupsAt < 0 || fileRows < 0) throw new CorruptParquetError('the footer has no row_groups or num_rows');
+      if (groupsAt < 0 || fileRows < 0)
+        throw new CorruptParquetError('the footer has no row_groups or num_rows');
       scanList(raw, groupsAt, (code, start) => {
         if (code !== ThriftCode.STRUCT) throw new CorruptParquetError('a row group is not a struct');
         const moved = moveRowGroup(raw, start, bytes, dataEnd, position, rowGroups.length);

@@ -691,7 +691,9 @@ async function compactBin(
   reachedStep('before-intent', storage.url(outputKey));
   try {
     // The intent of these inputs can only be this one (its name is their hash): an existing one is fine.
-    await storage.putIfAbsent(intentKey, Buffer.from(`${JSON.stringify(intent)}\n`), { signal: settings.signal });
+    await storage.putIfAbsent(intentKey, Buffer.from(`${JSON.stringify(intent)}\n`), {
+      signal: settings.signal,
+    });
   } catch (error) {
     throwIfAborted(settings.signal);
     throw ioError('write the intent', storage.url(intentKey), error);

@@ -43,9 +43,12 @@ export function fileStorage(dir: string): ObjectStorage {
   const pathOf = (key: string): string => {
     checkKey(key, what);
     if (key.split('/').some((segment) => segment.startsWith('.'))) {
-      throw invalidOptions(`${what}: the key ${show(key)} has a segment starting with '.', reserved for temporary files`, {
-        key,
-      });
+      throw invalidOptions(
+        `${what}: the key ${show(key)} has a segment starting with '.', reserved for temporary files`,
+        {
+          key,
+        },
+      );
     }
     return join(root, ...key.split('/'));
   };
@@ -119,7 +122,8 @@ export function fileStorage(dir: string): ObjectStorage {
             await visit(join(path, entry.name), child);
         } else if (entry.isFile()) {
           const hidden = entry.name.startsWith('.');
-          if (hidden === temps && (temps || child.startsWith(prefix))) found.push({ key: child, path: join(path, entry.name) });
+          if (hidden === temps && (temps || child.startsWith(prefix)))
+            found.push({ key: child, path: join(path, entry.name) });
         }
       }
     }
@@ -137,12 +141,18 @@ export function fileStorage(dir: string): ObjectStorage {
         const bytes = await get(key);
         return {
           outcome: 'exists',
-          identical: bytes !== undefined && Buffer.from(body.buffer, body.byteOffset, body.byteLength).equals(bytes),
+          identical:
+            bytes !== undefined && Buffer.from(body.buffer, body.byteOffset, body.byteLength).equals(bytes),
           existing,
         };
       }
       try {
-        await atomicFiles(dirname(path)).write(path.slice(dirname(path).length + 1), '', body, options.signal);
+        await atomicFiles(dirname(path)).write(
+          path.slice(dirname(path).length + 1),
+          '',
+          body,
+          options.signal,
+        );
       } catch (error) {
         if (options.signal?.aborted) throw options.signal.reason;
         throw fail('write', key, error);
@@ -152,7 +162,12 @@ export function fileStorage(dir: string): ObjectStorage {
     async put(key, body, options = {}) {
       const path = pathOf(key);
       try {
-        await atomicFiles(dirname(path)).write(path.slice(dirname(path).length + 1), '', body, options.signal);
+        await atomicFiles(dirname(path)).write(
+          path.slice(dirname(path).length + 1),
+          '',
+          body,
+          options.signal,
+        );
       } catch (error) {
         if (options.signal?.aborted) throw options.signal.reason;
         throw fail('write', key, error);
@@ -240,7 +255,9 @@ function checkRange(range: ByteRange): void {
     !Number.isSafeInteger(range.length) ||
     range.length < 0
   ) {
-    throw invalidOptions(`${what}: a byte range needs a non-negative integer offset and length; got ${show(range)}`);
+    throw invalidOptions(
+      `${what}: a byte range needs a non-negative integer offset and length; got ${show(range)}`,
+    );
   }
 }
 
@@ -248,7 +265,11 @@ function checkRange(range: ByteRange): void {
  * Reads `range` (clipped to the file) or, without one, the whole file when it is at most `maxWhole`
  * bytes (else `undefined`, for the asynchronous path), with synchronous calls.
  */
-function readSyncRange(path: string, range: ByteRange | undefined, maxWhole = Infinity): Uint8Array | undefined {
+function readSyncRange(
+  path: string,
+  range: ByteRange | undefined,
+  maxWhole = Infinity,
+): Uint8Array | undefined {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;

@@ -66,7 +66,9 @@ export interface ParquetLakeSinkOptions<T> extends EncodeParquetOptions {
 export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>): Sink<T> {
   const what = 'parquetLakeSink';
   if (typeof options !== 'object' || options === null) {
-    throw invalidOptions(`${what}(options): expected { storage or dir, table, schema }; got ${show(options)}`);
+    throw invalidOptions(
+      `${what}(options): expected { storage or dir, table, schema }; got ${show(options)}`,
+    );
   }
   const table = checkTable(options.table, what);
   const storage = storageOption(options, what, fileStorage);
@@ -191,7 +193,12 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
           // The key names the batch's records (its id is the offset range), so the object already
           // there holds them: keep it (write-once) and say so; see docs/storage.md.
           logger?.warn(
-            { url: storage.url(key), batch: batch.id, bytes: bytes.length, existingBytes: result.existing.size },
+            {
+              url: storage.url(key),
+              batch: batch.id,
+              bytes: bytes.length,
+              existingBytes: result.existing.size,
+            },
             'parquetLakeSink: the object of this batch already exists with other content (an earlier write of the same records); kept as it is',
           );
         }

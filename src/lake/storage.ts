@@ -93,7 +93,10 @@ export interface ObjectStorage {
    */
   put(key: string, body: Uint8Array, options?: StorageCallOptions): Promise<void>;
   /** The object's bytes, or only `range` of them (clipped to its end); `undefined` when it does not exist. */
-  get(key: string, options?: StorageCallOptions & { readonly range?: ByteRange }): Promise<Uint8Array | undefined>;
+  get(
+    key: string,
+    options?: StorageCallOptions & { readonly range?: ByteRange },
+  ): Promise<Uint8Array | undefined>;
   /** The object's size and time, or `undefined` when it does not exist. */
   head(key: string, options?: StorageCallOptions): Promise<StoredObject | undefined>;
   /**
@@ -174,7 +177,8 @@ export function checkKey(key: unknown, what: string): string {
 /** Checks a listing prefix: empty, or a key prefix (it may end with `/`). */
 export function checkPrefix(prefix: unknown, what: string): string {
   if (prefix === '') return '';
-  if (typeof prefix !== 'string') throw invalidOptions(`${what}: the prefix must be a string; got ${show(prefix)}`);
+  if (typeof prefix !== 'string')
+    throw invalidOptions(`${what}: the prefix must be a string; got ${show(prefix)}`);
   checkKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix, what);
   return prefix;
 }
@@ -199,9 +203,12 @@ export function storageOption(
 ): ObjectStorage {
   const { storage, dir } = options;
   if (storage !== undefined && dir !== undefined) {
-    throw invalidOptions(`${what}: give either storage or dir (the shorthand for storage: fileStorage(dir)), not both`, {
-      option: 'storage',
-    });
+    throw invalidOptions(
+      `${what}: give either storage or dir (the shorthand for storage: fileStorage(dir)), not both`,
+      {
+        option: 'storage',
+      },
+    );
   }
   if (storage !== undefined) {
     if (!isObjectStorage(storage)) {
@@ -213,9 +220,12 @@ export function storageOption(
     return storage;
   }
   if (dir === undefined) {
-    throw invalidOptions(`${what}: storage (or dir, the shorthand for storage: fileStorage(dir)) is required`, {
-      option: 'storage',
-    });
+    throw invalidOptions(
+      `${what}: storage (or dir, the shorthand for storage: fileStorage(dir)) is required`,
+      {
+        option: 'storage',
+      },
+    );
   }
   if (typeof dir !== 'string' || dir.length === 0) {
     throw invalidOptions(`${what}: dir must be a non-empty path; got ${show(dir)}`, { option: 'dir' });
