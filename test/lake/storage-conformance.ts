@@ -178,7 +178,7 @@ export function storageConformance(
           identical: true,
         });
         const other = Buffer.from(body);
-        other[other.length - 1] ^= 1;
+        other.writeUInt8(other.readUInt8(other.length - 1) ^ 1, other.length - 1);
         expect(await storage.putIfAbsent('big/x.parquet', other)).toMatchObject({
           outcome: 'exists',
           identical: false,

@@ -11,12 +11,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MicrobatchError } from '../../../src/core/errors.js';
 import { type Logger, silentLogger } from '../../../src/core/logger.js';
-import { compactLake, parquetLakeSink } from '../../../src/lake/index.js';
 import {
   COMPACTION_STEPS,
   SimulatedCrash,
   setCompactionFaultHook,
 } from '../../../src/lake/compact-faults.js';
+import { compactLake, parquetLakeSink } from '../../../src/lake/index.js';
 import { pipeline } from '../../../src/pipeline/builder.js';
 import { s3Storage } from '../../../src/s3/index.js';
 import { fromIterable } from '../../../src/sources/iterable.js';
