@@ -90,10 +90,10 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
   let pipeline = '';
   let clock = { now: () => Date.now() };
   let logger: SinkContext['logger'] | undefined;
-  // Partitions known to have no `_SUCCESS` since this sink deleted it (or wrote data after its own
-  // check): later writes there skip the delete, one request per object on S3. partitionComplete
-  // takes a partition out again when it writes the marker.
-  const unmarked = new Set<string>();
+  // Partitions whose `_SUCCESS` this sink deleted (or is deleting) in this run: later writes there
+  // skip the delete, one request per object on S3; concurrent writes share the one deletion.
+  // partitionComplete takes a partition out again when it writes the marker.
+  const unmarked = new Map<string, Promise<void>>();
 
   /**
    * The partition path of each record, grouped: path → indices into batch.records, or `undefined`
@@ -183,10 +183,14 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
         if (signal.aborted) throw signal.reason;
         // A late record reopens a completed partition: the marker goes before the data lands, so a
         // reader never sees `_SUCCESS` next to data it did not cover.
-        if (!unmarked.has(path)) {
-          await storage.delete([objectKey(table, path, SUCCESS_MARKER)], { signal });
-          unmarked.add(path);
+        let deleting = unmarked.get(path);
+        if (deleting === undefined) {
+          deleting = storage.delete([objectKey(table, path, SUCCESS_MARKER)], { signal });
+          unmarked.set(path, deleting);
+          // A failed deletion is tried again by the next write (this one fails with it).
+          deleting.catch(() => unmarked.delete(path));
         }
+        await deleting;
         const key = objectKey(table, path, dataFileName(batch.id));
         const result = await storage.putIfAbsent(key, bytes, { signal });
         if (result.outcome === 'exists' && !result.identical) {
