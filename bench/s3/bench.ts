@@ -2,7 +2,7 @@
  * S3 benchmark (issue 15): `parquetLakeSink` on `s3Storage` against a hand-written loop that
  * encodes the same batches with `encodeParquet` and calls `PutObject` at the same concurrency, both
  * against S3Proxy on loopback (filesystem backend, started here), each run in a fresh process,
- * interleaved, medians reported. 1,000,000 records of ~200 bytes (0.2 GB of input), 2 rounds;
+ * interleaved, medians reported. 1,000,000 records of ~200 bytes (0.2 GB of input), 3 rounds;
  * `--quick`: 200,000 records, one round.
  *
  * Goals: ≥ 0.9× the hand loop's throughput; peak RSS ≤ the memory budget (64MB) + 64MB, reported as
@@ -42,7 +42,7 @@ export async function s3Bench({ quick }: { quick: boolean }): Promise<{
   // thousands of these records per second, so 5,000,000 (1 GB) per run would take the better part of
   // an hour for the interleaved rounds. Peak RSS is the steady state of a streaming ingest either way.
   const records = quick ? 200_000 : 1_000_000;
-  const rounds = quick ? 1 : 2;
+  const rounds = quick ? 1 : 3;
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const loadBefore = os.loadavg();
   const date = new Date();
