@@ -44,7 +44,7 @@ function* rows(): Generator<Row> {
       sku: `sku-${(i * 7_919) % 1_000_003}-${i % 97}`,
       price: ((i * 37) % 100_000) / 100,
       qty: i % 1_000,
-      // 1,000 records a second: 5,000,000 records span 84 minutes (two hour partitions).
+      // 1,000 records an event-time second: 1,000,000 records span 17 minutes (one hour partition).
       at: new Date(START + i),
       note: `scraped from https://shop.example/items/${i % 50_000}?page=${i % 13}&ref=${(i * 31) % 9_973} status ok`,
     };
