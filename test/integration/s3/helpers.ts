@@ -105,7 +105,14 @@ export async function readLake(
 
 /** Deletes every object of the bucket and the bucket (S3Proxy's transient backend keeps them in memory). */
 export async function dropBucket(client: S3Client, bucket: string): Promise<void> {
-  for (const key of await listKeys(client, bucket)) {
+  let keys: string[];
+  try {
+    keys = await listKeys(client, bucket);
+  } catch (error) {
+    if ((error as { name?: unknown }).name === 'NoSuchBucket') return; // dropped already
+    throw error;
+  }
+  for (const key of keys) {
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
   await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
