@@ -7,7 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // Starts a Kafka broker only when a test/integration/kafka file runs (docs/testing-with-kafka.md).
-    globalSetup: ['test/integration/kafka/setup.ts'],
+    // Starts a Kafka broker only when a test/integration/kafka file runs (docs/testing-with-kafka.md),
+    // and S3Proxy only when a test/integration/s3 file runs (docs/s3.md, "Testing").
+    globalSetup: ['test/integration/kafka/setup.ts', 'test/integration/s3/setup.ts'],
   },
 });

@@ -28,7 +28,8 @@ export class SimulatedCrash extends Error {
   override readonly name = 'SimulatedCrash';
 }
 
-type Hook = (step: CompactionStep, file: string) => void;
+/** `url`: the storage URL of the object the step is about (`file:///…`, `s3://…`). */
+type Hook = (step: CompactionStep, url: string) => void;
 
 let hook: Hook | undefined;
 
@@ -38,6 +39,6 @@ export function setCompactionFaultHook(next: Hook | undefined): void {
 }
 
 /** Called by compaction at each step. */
-export function reachedStep(step: CompactionStep, file: string): void {
-  hook?.(step, file);
+export function reachedStep(step: CompactionStep, url: string): void {
+  hook?.(step, url);
 }

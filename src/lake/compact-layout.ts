@@ -1,14 +1,10 @@
 /**
  * The lake layout as compaction sees it (the contract shared with the lake sink): table names,
- * partition directories, data files, the `_SUCCESS` marker, and the names of compaction outputs,
- * intents and temporary files.
+ * partitions, data files, the `_SUCCESS` marker, and the names of compaction outputs and intents.
  */
 import { createHash } from 'node:crypto';
-import type { Dirent } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { MicrobatchError } from '../core/errors.js';
-import { SUCCESS_MARKER } from './paths.js';
+import { listAll, type ObjectStorage, storageError } from './storage.js';
 
 export { isDataFile } from './paths.js';
 
@@ -33,83 +29,72 @@ export const outputStem = (hash: string) => `compacted-${hash}`;
 export const intentStem = (hash: string) => `_compaction-${hash}`;
 
 /**
- * True for the temporary files of a compaction's output or intent: atomicFiles writes
- * `.<stem>.<pid>.<n>.tmp` next to the final name.
+ * True for a key that only compaction writes (an output or an intent): an incomplete write of one
+ * of them (a crashed run's temporary file or multipart upload) is compaction's to clean up.
  */
-export function isCompactionTemp(name: string, hash?: string): boolean {
-  const match = /^\.(compacted|_compaction)-([0-9a-f]{16})\.\d+\.\d+\.tmp$/.exec(name);
-  return match !== null && (hash === undefined || match[2] === hash);
+export function isCompactionKey(key: string): boolean {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  return /^(compacted|_compaction)-[0-9a-f]{16}(\.parquet|\.json)?$/.test(name);
 }
 
-/** One partition directory found under a table. */
+/** An object of a partition: its name (the last key segment), size and modification time. */
+export interface LakeFile {
+  name: string;
+  size: number;
+  /** ms since the epoch (see StoredObject.modified for the resolution). */
+  modified: number;
+}
+
+/** One partition found under a table. */
 export interface PartitionDir {
-  /** The path below the table root, with `/` separators: `dt=2026-11-25/hr=14`. */
+  /** The path below the table, with `/` separators: `dt=2026-11-25/hr=14`. */
   path: string;
-  /** The absolute (or as given) directory path. */
-  dir: string;
-  /** The directory entries that are files. */
-  files: string[];
+  /** The key prefix of its objects: `<table>/<path>/`. */
+  prefix: string;
+  /** The objects directly in it, by name. */
+  files: LakeFile[];
 }
 
-// A hive partition directory name: `key=value` (the sink percent-encodes values; keys are identifiers).
+// A hive partition folder name: `key=value` (the sink percent-encodes values; keys are identifiers).
 const PARTITION_DIR_RE = /^[A-Za-z_][A-Za-z0-9_]*=[^/\\]*$/;
 
 /**
- * Every `k=v` directory below `root`, at any depth, that holds at least one file. Directories whose
- * names are not `k=v` (temporary or hidden folders) are not descended into.
+ * Every partition below `<table>/`, at any depth, that holds at least one object: the folders of a
+ * key whose every segment between the table and the name is `k=v`. Keys with other folders
+ * (temporary or hidden ones) are ignored.
  */
-export async function findPartitions(root: string): Promise<PartitionDir[]> {
-  const found: PartitionDir[] = [];
-  async function walk(dir: string, path: string): Promise<void> {
-    const entries = await readdirOrFail(dir);
-    const files: string[] = [];
-    for (const entry of entries) {
-      if (entry.isFile()) files.push(entry.name);
-      else if (entry.isDirectory() && PARTITION_DIR_RE.test(entry.name)) {
-        await walk(join(dir, entry.name), path === '' ? entry.name : `${path}/${entry.name}`);
-      }
-    }
-    if (path !== '' && files.length > 0) found.push({ path, dir, files: files.sort() });
+export async function findPartitions(storage: ObjectStorage, table: string): Promise<PartitionDir[]> {
+  const found = new Map<string, PartitionDir>();
+  const base = `${table}/`;
+  for await (const object of listAll(storage, base)) {
+    const relative = object.key.slice(base.length);
+    const slash = relative.lastIndexOf('/');
+    if (slash < 0) continue;
+    const path = relative.slice(0, slash);
+    if (!path.split('/').every((segment) => PARTITION_DIR_RE.test(segment))) continue;
+    let partition = found.get(path);
+    if (partition === undefined)
+      found.set(path, (partition = { path, prefix: `${base}${path}/`, files: [] }));
+    partition.files.push({ name: relative.slice(slash + 1), size: object.size, modified: object.modified });
   }
-  await walk(root, '');
-  return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-async function readdirOrFail(dir: string): Promise<Dirent[]> {
-  try {
-    return await readdir(dir, { withFileTypes: true });
-  } catch (error) {
-    throw ioError('list', dir, error);
+/** The objects directly in one partition (not in partitions below it), listed afresh. */
+export async function partitionFiles(storage: ObjectStorage, prefix: string): Promise<LakeFile[]> {
+  const files: LakeFile[] = [];
+  for await (const object of listAll(storage, prefix)) {
+    const name = object.key.slice(prefix.length);
+    if (!name.includes('/')) files.push({ name, size: object.size, modified: object.modified });
   }
-}
-
-/** The marker's mtime in nanoseconds, or `undefined` when the partition has no marker (open). */
-export async function markerTime(dir: string): Promise<bigint | undefined> {
-  const info = await statOrUndefined(join(dir, SUCCESS_MARKER));
-  return info?.mtimeNs;
-}
-
-/** `stat` with nanosecond times; `undefined` for a missing file; other failures name the file. */
-export async function statOrUndefined(file: string): Promise<{ size: number; mtimeNs: bigint } | undefined> {
-  try {
-    const info = await stat(file, { bigint: true });
-    return { size: Number(info.size), mtimeNs: info.mtimeNs };
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
-    throw ioError('stat', file, error);
-  }
+  return files;
 }
 
 /**
- * A file-system failure during compaction, naming the file and the operation. The code is
+ * A storage failure during compaction, naming the object and the operation. The code is
  * `MB_SINK_FAILED` (compaction writes the lake the way a sink does); retryable when the cause is.
  */
-export function ioError(operation: string, file: string, cause: unknown): MicrobatchError {
+export function ioError(operation: string, where: string, cause: unknown): MicrobatchError {
   if (MicrobatchError.is(cause)) return cause;
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  return new MicrobatchError(
-    'MB_SINK_FAILED',
-    `compactLake: cannot ${operation} ${file}: ${cause instanceof Error ? cause.message : String(cause)}`,
-    { cause, details: { file, operation, ...(typeof code === 'string' ? { errno: code } : {}) } },
-  );
+  return storageError(operation, where, cause);
 }

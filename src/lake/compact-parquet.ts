@@ -3,6 +3,7 @@
  * into one Parquet file. parquet-wasm and apache-arrow are optional peers, loaded on first use.
  */
 import { loadPeer } from '../core/peers.js';
+import { ThriftError } from '../parquet/thrift.js';
 
 type ParquetWasm = typeof import('parquet-wasm');
 type Arrow = typeof import('apache-arrow');
@@ -40,7 +41,15 @@ async function peers(): Promise<Peers> {
  */
 export async function schemaKey(bytes: Uint8Array): Promise<string> {
   const { wasm, arrow } = await peers();
-  const ipc = wasm.readSchema(bytes).intoIPCStream();
+  let ipc: Uint8Array;
+  try {
+    ipc = wasm.readSchema(bytes).intoIPCStream();
+  } catch (error) {
+    // parquet-wasm's reader fails only on the bytes it was given.
+    throw new CorruptParquetError(`parquet-wasm cannot read the schema: ${describe(error)}`, {
+      cause: error,
+    });
+  }
   // Decoding a schema with apache-arrow costs milliseconds; the files of a table mostly share one,
   // byte for byte, so each distinct encoding is decoded once.
   const raw = Buffer.from(ipc).toString('base64');
@@ -92,7 +101,14 @@ export async function mergeParquet(
     const bytes = (await next)!;
     next = prefetch(read, i + 1, count);
     try {
-      const table = wasm.readParquet(bytes);
+      let table: ReturnType<ParquetWasm['readParquet']>;
+      try {
+        table = wasm.readParquet(bytes);
+      } catch (error) {
+        throw new CorruptParquetError(`parquet-wasm cannot read the file: ${describe(error)}`, {
+          cause: error,
+        });
+      }
       for (const batch of table.recordBatches()) {
         rows += batch.numRows;
         batch.free();
@@ -101,17 +117,24 @@ export async function mergeParquet(
       // Batches keep their order: rows come out in input order, each file's rows in its own order.
       pieces.push(i === 0 ? withoutEnd(stream) : withoutEnd(withoutSchema(stream)));
     } catch (error) {
-      throw new InputError(i, error);
+      if (isCorrupt(error)) throw new InputError(i, error);
+      throw error;
     }
   }
   pieces.push(END_OF_STREAM);
   let joined: Uint8Array | undefined = Buffer.concat(pieces);
   pieces.length = 0; // the per-file streams can go before the wasm copy is made
-  const table = wasm.Table.fromIPCStream(joined);
-  joined = undefined;
-  const props = new wasm.WriterPropertiesBuilder().setCompression(CODECS(wasm)[compression]).build();
-  // writeParquet frees the table and the properties (REFERENCE.md §6): new ones for every call.
-  return { bytes: wasm.writeParquet(table, props), rows };
+  try {
+    const table = wasm.Table.fromIPCStream(joined);
+    joined = undefined;
+    const props = new wasm.WriterPropertiesBuilder().setCompression(CODECS(wasm)[compression]).build();
+    // writeParquet frees the table and the properties (REFERENCE.md §6): new ones for every call.
+    return { bytes: wasm.writeParquet(table, props), rows };
+  } catch (error) {
+    throw new OutputEncodeError(`parquet-wasm cannot write the merged file: ${describe(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 /**
@@ -149,6 +172,25 @@ function withoutEnd(stream: Uint8Array): Uint8Array {
   return stream.subarray(0, stream.length - 8);
 }
 
+/**
+ * A file is not readable Parquet: what the footer and page parsing (compact-rowgroups) or the
+ * Parquet reader (the rewrite mode) found wrong with its bytes. Compaction skips the bin of such a
+ * file; any other error (a bug, an I/O failure) stops the run instead.
+ */
+export class CorruptParquetError extends Error {
+  override readonly name = 'CorruptParquetError';
+}
+
+/** True for an error that says the bytes are damaged: {@link CorruptParquetError} or a Thrift decoding failure. */
+export function isCorrupt(error: unknown): boolean {
+  return error instanceof CorruptParquetError || error instanceof ThriftError;
+}
+
+/** The output of a bin could not be encoded (the rewrite mode's Parquet writer refused the rows). */
+export class OutputEncodeError extends Error {
+  override readonly name = 'OutputEncodeError';
+}
+
 /** Input `index` of {@link mergeParquet} is not readable Parquet. */
 export class InputError extends Error {
   constructor(
@@ -158,6 +200,8 @@ export class InputError extends Error {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
   }
 }
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 const CODECS = (wasm: ParquetWasm): Record<CompactionCompression, number> => ({
   zstd: wasm.Compression.ZSTD,

@@ -22,7 +22,7 @@ import {
   ThriftCode,
   type ThriftStruct,
 } from '../parquet/thrift.js';
-import { InputError, type Merged, prefetch } from './compact-parquet.js';
+import { CorruptParquetError, InputError, isCorrupt, type Merged, prefetch } from './compact-parquet.js';
 
 const FILE = { version: 1, schema: 2, numRows: 3, rowGroups: 4, keyValueMetadata: 5, encryption: 8 };
 const ROW_GROUP = { columns: 1, numRows: 3, fileOffset: 5, ordinal: 7 };
@@ -63,23 +63,33 @@ export interface Footer {
 export function readFooter(bytes: Uint8Array): Footer {
   const { raw, start } = footerBytes(bytes);
   const { struct, end } = decodeStruct(raw);
-  if (end !== raw.length) throw new Error('the footer does not end where its length says');
-  if (getField(struct, FILE.encryption) !== undefined) throw new Error('encrypted Parquet is not supported');
+  if (end !== raw.length) throw new CorruptParquetError('the footer does not end where its length says');
+  if (getField(struct, FILE.encryption) !== undefined)
+    throw new CorruptParquetError('encrypted Parquet is not supported');
   return { metadata: struct, raw, start };
 }
 
 /** The FileMetaData bytes of a whole file, after checking the magic and the length. */
 function footerBytes(bytes: Uint8Array): { raw: Uint8Array; start: number } {
-  if (bytes.length < 12 || !hasMagic(bytes, 0) || !hasMagic(bytes, bytes.length - 4)) {
-    throw new Error('not a Parquet file: PAR1 missing at the start or the end');
+  if (bytes.length < 12 || !hasMagic(bytes, 0)) {
+    throw new CorruptParquetError('not a Parquet file: PAR1 missing at the start or the end');
   }
-  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(
-    bytes.length - 8,
-    true,
-  );
+  const length = footerLength(bytes, bytes.length);
   const start = bytes.length - 8 - length;
-  if (start < 4) throw new Error(`footer length ${length} is larger than the file`);
   return { raw: bytes.subarray(start, bytes.length - 8), start };
+}
+
+/**
+ * The length of the FileMetaData of a file of `size` bytes, from the file's last bytes (`tail`, at
+ * least 8 of them), after checking the trailing magic and that the footer fits in the file.
+ */
+export function footerLength(tail: Uint8Array, size: number): number {
+  if (size < 12 || tail.length < 8 || !hasMagic(tail, tail.length - 4)) {
+    throw new CorruptParquetError('not a Parquet file: PAR1 missing at the start or the end');
+  }
+  const length = new DataView(tail.buffer, tail.byteOffset, tail.byteLength).getUint32(tail.length - 8, true);
+  if (size - 8 - length < 4) throw new CorruptParquetError(`footer length ${length} is larger than the file`);
+  return length;
 }
 
 function hasMagic(bytes: Uint8Array, at: number): boolean {
@@ -95,7 +105,11 @@ function hasMagic(bytes: Uint8Array, at: number): boolean {
  * It runs once per candidate file, so it only walks the footer's bytes: no tree is built.
  */
 export function footerKey(bytes: Uint8Array): string {
-  const { raw } = footerBytes(bytes);
+  return footerKeyOf(footerBytes(bytes).raw);
+}
+
+/** {@link footerKey} from the FileMetaData bytes alone (read by range from the end of a large file). */
+export function footerKeyOf(raw: Uint8Array): string {
   let schema: string | undefined;
   let arrow = '';
   let encrypted = false;
@@ -104,9 +118,9 @@ export function footerKey(bytes: Uint8Array): string {
     else if (id === FILE.keyValueMetadata && code === ThriftCode.LIST) arrow = arrowSchema(raw, start);
     else if (id === FILE.encryption) encrypted = true;
   });
-  if (end !== raw.length) throw new Error('the footer does not end where its length says');
-  if (encrypted) throw new Error('encrypted Parquet is not supported');
-  if (schema === undefined) throw new Error('the footer has no schema');
+  if (end !== raw.length) throw new CorruptParquetError('the footer does not end where its length says');
+  if (encrypted) throw new CorruptParquetError('encrypted Parquet is not supported');
+  if (schema === undefined) throw new CorruptParquetError('the footer has no schema');
   return `${schema}|${arrow}`;
 }
 
@@ -171,16 +185,18 @@ export async function mergeRowGroups(
       const key = footerKey(bytes);
       const { raw, start: dataEnd } = footerBytes(bytes);
       if (first === undefined) first = { metadata: readFooter(bytes).metadata, key };
-      else if (key !== first.key) throw new Error('its schema differs from the first input of the bin');
+      else if (key !== first.key)
+        throw new CorruptParquetError('its schema differs from the first input of the bin');
       let groupsAt = -1;
       let fileRows = -1;
       scanStruct(raw, 0, (id, code, start) => {
         if (id === FILE.rowGroups && code === ThriftCode.LIST) groupsAt = start;
         else if (id === FILE.numRows && code === ThriftCode.I64) fileRows = readInteger(raw, start);
       });
-      if (groupsAt < 0 || fileRows < 0) throw new Error('the footer has no row_groups or num_rows');
+      if (groupsAt < 0 || fileRows < 0)
+        throw new CorruptParquetError('the footer has no row_groups or num_rows');
       scanList(raw, groupsAt, (code, start) => {
-        if (code !== ThriftCode.STRUCT) throw new Error('a row group is not a struct');
+        if (code !== ThriftCode.STRUCT) throw new CorruptParquetError('a row group is not a struct');
         const moved = moveRowGroup(raw, start, bytes, dataEnd, position, rowGroups.length);
         for (const chunk of moved.chunks) {
           pieces.push(chunk);
@@ -190,10 +206,12 @@ export async function mergeRowGroups(
       });
       rows += fileRows;
     } catch (error) {
-      throw new InputError(i, error);
+      // Only what the parsing recognised as a damaged file; anything else is a bug and stops the run.
+      if (isCorrupt(error)) throw new InputError(i, error);
+      throw error;
     }
   }
-  if (first === undefined) throw new Error('mergeRowGroups needs at least one input');
+  if (first === undefined) throw new RangeError('mergeRowGroups needs at least one input');
   const metadata = first.metadata;
   setField(metadata, FILE.numRows, { kind: 'i64', value: BigInt(rows) });
   setField(metadata, FILE.rowGroups, encodeList(ThriftCode.STRUCT, rowGroups));
@@ -243,9 +261,9 @@ function moveRowGroup(
   let cursor = position;
   const fields = fieldsOf(raw, at);
   const list = fields.find((f) => f.id === ROW_GROUP.columns && f.code === ThriftCode.LIST);
-  if (list === undefined) throw new Error('a row group has no columns list');
+  if (list === undefined) throw new CorruptParquetError('a row group has no columns list');
   scanList(raw, list.start, (code, start) => {
-    if (code !== ThriftCode.STRUCT) throw new Error('a column chunk is not a struct');
+    if (code !== ThriftCode.STRUCT) throw new CorruptParquetError('a column chunk is not a struct');
     const moved = moveChunk(raw, start, bytes, dataEnd, cursor);
     columns.push(moved.chunk);
     chunks.push(moved.data);
@@ -273,23 +291,23 @@ function moveChunk(
 ): { chunk: Uint8Array; data: Uint8Array } {
   const fields = fieldsOf(raw, at);
   if (fields.some((f) => f.id === CHUNK.filePath))
-    throw new Error('a column chunk lives in another file (file_path)');
+    throw new CorruptParquetError('a column chunk lives in another file (file_path)');
   if (fields.some((f) => f.id === CHUNK.cryptoMetadata || f.id === CHUNK.encryptedMetadata)) {
-    throw new Error('encrypted column chunks are not supported');
+    throw new CorruptParquetError('encrypted column chunks are not supported');
   }
   const metaField = fields.find((f) => f.id === CHUNK.metaData && f.code === ThriftCode.STRUCT);
-  if (metaField === undefined) throw new Error('a column chunk has no meta_data');
+  if (metaField === undefined) throw new CorruptParquetError('a column chunk has no meta_data');
   const meta = fieldsOf(raw, metaField.start);
   const dataPage = integerOf(raw, meta, COLUMN.dataPageOffset);
   const length = integerOf(raw, meta, COLUMN.totalCompressedSize);
   if (dataPage === undefined || length === undefined) {
-    throw new Error('a column chunk has no data_page_offset or total_compressed_size');
+    throw new CorruptParquetError('a column chunk has no data_page_offset or total_compressed_size');
   }
   const dictionary = integerOf(raw, meta, COLUMN.dictionaryPageOffset);
   // Some writers store 0 for "no dictionary page"; a real one is before the first data page.
   const start = dictionary !== undefined && dictionary > 0 && dictionary < dataPage ? dictionary : dataPage;
   if (start < 4 || length <= 0 || start + length > dataEnd) {
-    throw new Error(`a column chunk (${start}+${length}) is outside the data (4..${dataEnd})`);
+    throw new CorruptParquetError(`a column chunk (${start}+${length}) is outside the data (4..${dataEnd})`);
   }
   checkPages(bytes, start, start + length);
   const delta = position - start;
@@ -336,10 +354,10 @@ function checkPages(bytes: Uint8Array, start: number, end: number): void {
       else if (id === PAGE.crc && code === ThriftCode.I32) crc = readInteger(chunk, valueStart);
     });
     if (size < 0 || body + size > end) {
-      throw new Error(`a page at byte ${at} has no valid compressed_page_size`);
+      throw new CorruptParquetError(`a page at byte ${at} has no valid compressed_page_size`);
     }
     if (crc !== undefined && crc32(bytes.subarray(body, body + size)) !== crc >>> 0) {
-      throw new Error(`the page at byte ${at} fails its CRC`);
+      throw new CorruptParquetError(`the page at byte ${at} fails its CRC`);
     }
     at = body + size;
   }

@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { parseCount, parseSize, type Size, show } from '../core/units.js';
-import { atomicFiles, syncDirectory } from '../sinks/atomic-file.js';
+import { type Duration, parseCount, parseDuration, parseSize, type Size, show } from '../core/units.js';
 import { packBins, type SizedFile } from './compact-bins.js';
 import { reachedStep, SimulatedCrash } from './compact-faults.js';
 import {
@@ -14,32 +12,41 @@ import {
   intentHash,
   intentStem,
   ioError,
-  isCompactionTemp,
+  isCompactionKey,
   isDataFile,
-  markerTime,
+  type LakeFile,
   outputStem,
   type PartitionDir,
-  statOrUndefined,
+  partitionFiles,
 } from './compact-layout.js';
 import {
   COMPRESSIONS,
   type CompactionCompression,
   InputError,
+  isCorrupt,
   looksComplete,
   mergeParquet,
+  OutputEncodeError,
   prefetch,
   schemaKey,
 } from './compact-parquet.js';
-import { footerKey, mergeRowGroups } from './compact-rowgroups.js';
-import { tableRoot } from './paths.js';
+import { footerKey, footerKeyOf, footerLength, mergeRowGroups } from './compact-rowgroups.js';
+import { fileStorage } from './file-storage.js';
+import { checkTable, SUCCESS_MARKER } from './paths.js';
+import { type ObjectStorage, type PutIfAbsentResult, storageOption } from './storage.js';
 
 export type { CompactionCompression } from './compact-parquet.js';
 
 /** Options of {@link compactLake}. */
 export interface CompactLakeOptions {
-  /** The lake's root directory (the sink's `dir`). Must exist. */
-  dir: string;
-  /** The table: the directory `<dir>/<table>/`. Must exist and be a safe name (see the lake layout). */
+  /** Where the lake lives, as given to the sink: `fileStorage(dir)`, `s3Storage(…)`, your own. Give this or `dir`. */
+  storage?: ObjectStorage;
+  /** Shorthand for `storage: fileStorage(dir)`: the lake's root directory (the sink's `dir`). Must exist. */
+  dir?: string;
+  /**
+   * The table: the objects under `<table>/`. A safe name (see the lake layout); with `dir`, the
+   * directory `<dir>/<table>/` must exist.
+   */
   table: string;
   /**
    * The size an output file aims at, in bytes or as a string (`'64MB'`, `'1GiB'`). Only data files
@@ -80,6 +87,15 @@ export interface CompactLakeOptions {
   clock?: Pick<Clock, 'now'>;
   /** Where to log recoveries, outputs and skipped bins. @default silent */
   logger?: Logger;
+  /**
+   * Incomplete writes under the table (S3 multipart uploads, temporary files of a crashed process)
+   * older than this are cancelled at the start of the run, whoever started them; those of
+   * compaction's own outputs and intents are cancelled whatever their age (only one compaction may
+   * run on a table at a time). A duration (`'1d'`, `'6h'`) or ms, compared with the store's
+   * timestamps; pick it well above the longest write of your sinks. `Infinity` keeps them all.
+   * @default '1d'
+   */
+  abortIncompleteAfter?: Duration;
 }
 
 /** One progress event of {@link compactLake}. */
@@ -145,6 +161,8 @@ export interface CompactionReport {
   recoveredIntents: number;
   /** Bins left alone because of a corrupt input or a taken output name. */
   skippedBins: SkippedBin[];
+  /** Incomplete writes (multipart uploads, temporary files) cancelled at the start of the run (see `abortIncompleteAfter`). */
+  abortedWrites: number;
   /** Wall time of the run, in ms (from `clock`). */
   durationMs: number;
 }
@@ -176,9 +194,13 @@ interface Intent {
  */
 export async function compactLake(options: CompactLakeOptions): Promise<CompactionReport> {
   const settings = checkOptions(options);
-  const { table, root, clock } = settings;
-  await checkDirectory(options.dir, 'dir');
-  await checkDirectory(root, `table '${table}'`);
+  const { table, storage, clock } = settings;
+  if (options.dir !== undefined && options.storage === undefined) {
+    // The file shorthand keeps its checks: a misspelled directory is an error, not an empty lake.
+    await checkDirectory(options.dir, 'dir');
+    await checkDirectory(join(options.dir, table), `table '${table}'`);
+  }
+  await storage.open?.({ signal: settings.signal });
   const started = clock.now();
   const report: CompactionReport = {
     table,
@@ -194,9 +216,16 @@ export async function compactLake(options: CompactLakeOptions): Promise<Compacti
     outputs: 0,
     recoveredIntents: 0,
     skippedBins: [],
+    abortedWrites: 0,
     durationMs: 0,
   };
-  const partitions = await findPartitions(root);
+  // Compaction's own interrupted writes first (any age), then everyone's stale ones.
+  const staleBefore = started - settings.abortIncompleteAfter;
+  report.abortedWrites = await storage.abortIncomplete(`${table}/`, {
+    signal: settings.signal,
+    filter: (write) => isCompactionKey(write.key) || write.started < staleBefore,
+  });
+  const partitions = await findPartitions(storage, table);
   for (const partition of partitions) await recoverPartition(partition, settings, report);
   for (const partition of partitions) {
     if (!settings.selects(partition.path)) continue;
@@ -209,7 +238,8 @@ export async function compactLake(options: CompactLakeOptions): Promise<Compacti
 
 interface Settings {
   table: string;
-  root: string;
+  storage: ObjectStorage;
+  abortIncompleteAfter: number;
   target: number;
   minInputFiles: number;
   rewrite: boolean;
@@ -224,8 +254,8 @@ interface Settings {
 function checkOptions(options: CompactLakeOptions): Settings {
   if (typeof options !== 'object' || options === null)
     throw invalidOptions('compactLake(options): options required');
-  const root = tableRoot(options.dir, options.table, 'compactLake');
-  const table = options.table;
+  const table = checkTable(options.table, 'compactLake');
+  const storage = storageOption(options, 'compactLake', fileStorage);
   const compression = options.compression ?? 'zstd';
   if (!COMPRESSIONS.includes(compression)) {
     throw invalidOptions(
@@ -253,9 +283,14 @@ function checkOptions(options: CompactLakeOptions): Settings {
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw invalidOptions(`compactLake: onProgress must be a function; got ${show(onProgress)}`);
   }
+  const after = options.abortIncompleteAfter ?? '1d';
   return {
     table,
-    root,
+    storage,
+    abortIncompleteAfter:
+      after === Infinity
+        ? Infinity
+        : parseDuration(after, 'compactLake: abortIncompleteAfter', { allowZero: true }),
     target: parseSize(options.targetFileBytes ?? '128MB', 'compactLake: targetFileBytes'),
     minInputFiles: parseCount(options.minInputFiles ?? 2, 'compactLake: minInputFiles', { min: 2 }),
     rewrite,
@@ -303,19 +338,15 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 // ---------------------------------------------------------------------------------------------
 // Recovery
 
-/**
- * Finishes or rolls back every intent in a partition, then removes the temporary files of
- * interrupted compactions (only one compaction may run on a table at a time: see the docs).
- */
+/** Finishes or rolls back every intent in a partition (only one compaction may run on a table at a time: see the docs). */
 async function recoverPartition(
   partition: PartitionDir,
   settings: Settings,
   report: CompactionReport,
 ): Promise<void> {
-  const intents = partition.files.filter((name) => intentHash(name) !== undefined);
-  const temps = partition.files.filter((name) => isCompactionTemp(name));
-  for (const name of intents) {
-    const outcome = await recoverIntent(partition.dir, name, settings);
+  const intents = partition.files.filter((file) => intentHash(file.name) !== undefined);
+  for (const { name } of intents) {
+    const outcome = await recoverIntent(partition, name, settings);
     report.recoveredIntents++;
     settings.logger.info(
       { table: settings.table, partition: partition.path, intent: name, ...outcome },
@@ -332,47 +363,59 @@ async function recoverPartition(
       reason: outcome.finished ? 'output present: inputs deleted' : 'output absent: intent rolled back',
     });
   }
-  for (const name of temps) await remove(join(partition.dir, name));
-  if (intents.length > 0 || temps.length > 0) await syncDirectory(partition.dir);
 }
 
 async function recoverIntent(
-  dir: string,
+  partition: PartitionDir,
   name: string,
   settings: Settings,
 ): Promise<{ finished: boolean; inputs: number }> {
-  const file = join(dir, name);
+  const { storage } = settings;
+  const key = `${partition.prefix}${name}`;
   const hash = intentHash(name)!;
   let intent: Intent;
+  let text: Uint8Array | undefined;
   try {
-    intent = parseIntent(await readFile(file, 'utf8'), hash);
+    text = await storage.get(key, { signal: settings.signal });
+  } catch (error) {
+    throw ioError('read the intent', storage.url(key), error);
+  }
+  if (text === undefined) return { finished: false, inputs: 0 }; // removed since the listing
+  try {
+    intent = parseIntent(Buffer.from(text).toString('utf8'), hash);
   } catch (error) {
     if (MicrobatchError.is(error)) throw error;
-    throw ioError('read the intent', file, error);
+    throw invalidIntent(hash, error);
   }
-  const output = join(dir, intent.output);
-  if (await isCompleteFile(output)) {
-    await finishBin(dir, intent.inputs, hash);
+  const output = `${partition.prefix}${intent.output}`;
+  if (await isCompleteObject(storage, output)) {
+    await finishBin(partition, intent.inputs, hash, settings);
     return { finished: true, inputs: intent.inputs.length };
   }
   const missing: string[] = [];
   for (const input of intent.inputs)
-    if ((await statOrUndefined(join(dir, input))) === undefined) missing.push(input);
+    if ((await storage.head(`${partition.prefix}${input}`)) === undefined) missing.push(input);
   if (missing.length > 0) {
     // Cannot happen with this protocol (inputs are deleted only once the output is in place):
     // something else removed files. Keep everything for a human to look at.
     throw new MicrobatchError(
       'MB_SINK_FAILED',
-      `compactLake: intent ${file} has no complete output ${intent.output} and inputs are missing (${missing.join(', ')}); left as is`,
-      { details: { file, missing } },
+      `compactLake: intent ${storage.url(key)} has no complete output ${intent.output} and inputs are missing (${missing.join(', ')}); left as is`,
+      { details: { url: storage.url(key), missing } },
     );
   }
   // Output absent (or not a whole Parquet file): roll back. The inputs were never touched.
-  await remove(output);
-  await remove(file);
-  await syncDirectory(dir);
-  settings.logger.warn({ intent: file }, 'compaction rolled back: output absent');
+  await storage.delete([output, key]);
+  settings.logger.warn({ intent: storage.url(key) }, 'compaction rolled back: output absent');
   return { finished: false, inputs: intent.inputs.length };
+}
+
+function invalidIntent(hash: string, cause?: unknown): MicrobatchError {
+  return new MicrobatchError(
+    'MB_SINK_FAILED',
+    `compactLake: intent ${intentStem(hash)}.json is not a valid compaction intent for hash ${hash}; left as is`,
+    { cause, details: { hash } },
+  );
 }
 
 function parseIntent(text: string, hash: string): Intent {
@@ -385,54 +428,35 @@ function parseIntent(text: string, hash: string): Intent {
     inputs.every((input) => typeof input === 'string' && isDataFile(input) && !/[/\\]/.test(input)) &&
     value.output === `${outputStem(hash)}.parquet` &&
     compactionHash(inputs) === hash;
-  if (!valid) {
-    throw new MicrobatchError(
-      'MB_SINK_FAILED',
-      `compactLake: intent ${intentStem(hash)}.json is not a valid compaction intent for hash ${hash}; left as is`,
-      { details: { hash } },
-    );
-  }
+  if (!valid) throw invalidIntent(hash);
   return value as Intent;
 }
 
-/** True when `file` exists and has the Parquet magic at both ends. */
-async function isCompleteFile(file: string): Promise<boolean> {
-  let handle: Awaited<ReturnType<typeof open>>;
+/** True when `key` exists and has the Parquet magic at both ends. */
+async function isCompleteObject(storage: ObjectStorage, key: string): Promise<boolean> {
   try {
-    handle = await open(file, 'r');
+    const info = await storage.head(key);
+    if (info === undefined || info.size < 12) return false;
+    const head = await storage.get(key, { range: { offset: 0, length: 4 } });
+    const tail = await storage.get(key, { range: { offset: info.size - 4, length: 4 } });
+    return head !== undefined && tail !== undefined && looksComplete(head, tail);
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return false;
-    throw ioError('open', file, error);
-  }
-  try {
-    const { size } = await handle.stat();
-    if (size < 12) return false;
-    const head = new Uint8Array(4);
-    const tail = new Uint8Array(4);
-    await handle.read(head, 0, 4, 0);
-    await handle.read(tail, 0, 4, size - 4);
-    return looksComplete(head, tail);
-  } catch (error) {
-    throw ioError('read', file, error);
-  } finally {
-    await handle.close();
+    throw ioError('read', storage.url(key), error);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Compaction
 
-interface Candidate extends SizedFile {
-  mtimeNs: bigint;
-}
-
 async function compactPartition(
   partition: PartitionDir,
   settings: Settings,
   report: CompactionReport,
 ): Promise<void> {
-  const { dir, path } = partition;
-  const marker = await markerTime(dir);
+  const { path } = partition;
+  // Listed again: recovery may have deleted inputs and intents since the table was listed.
+  const listed = await partitionFiles(settings.storage, partition.prefix);
+  const marker = listed.find((file) => file.name === SUCCESS_MARKER)?.modified;
   if (marker === undefined) {
     report.partitionsSkippedOpen++;
     settings.progress({
@@ -447,10 +471,10 @@ async function compactPartition(
     return;
   }
   report.partitionsScanned++;
-  const before = await dataFiles(dir);
+  const before = listed.filter((file) => isDataFile(file.name));
   const beforeBytes = sum(before);
   // Late files (written after the marker) wait until the partition is closed again.
-  const small = before.filter((file) => file.size < settings.target && file.mtimeNs <= marker);
+  const small = before.filter((file) => file.size < settings.target && file.modified <= marker);
   let rows = 0;
   let rewritten = 0;
   // The bytes read for the schemas are kept, up to one output's worth, for the merge to use: most
@@ -467,7 +491,10 @@ async function compactPartition(
       }
     }
   }
-  const after = rewritten === 0 ? before : await dataFiles(dir);
+  const after =
+    rewritten === 0
+      ? before
+      : (await partitionFiles(settings.storage, partition.prefix)).filter((file) => isDataFile(file.name));
   const afterBytes = sum(after);
   report.filesBefore += before.length;
   report.filesAfter += after.length;
@@ -486,31 +513,10 @@ async function compactPartition(
   });
 }
 
-/** The data files of a partition directory with their sizes and nanosecond mtimes, by name. */
-async function dataFiles(dir: string): Promise<Candidate[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter(isDataFile).sort();
-  } catch (error) {
-    throw ioError('list', dir, error);
-  }
-  const files: Candidate[] = [];
-  // Stats run a few dozen at a time: one after the other, a partition of 1,000 files waits on
-  // 1,000 thread-pool round trips.
-  for (let from = 0; from < names.length; from += STATS_AT_ONCE) {
-    const batch = names.slice(from, from + STATS_AT_ONCE);
-    const infos = await Promise.all(batch.map((name) => statOrUndefined(join(dir, name))));
-    infos.forEach((info, i) => {
-      if (info !== undefined) files.push({ name: batch[i]!, size: info.size, mtimeNs: info.mtimeNs });
-    });
-  }
-  return files;
-}
-
 const sum = (files: readonly SizedFile[]) => files.reduce((total, file) => total + file.size, 0);
 
-const STATS_AT_ONCE = 32;
-const SYNC_READ_BYTES = 256 * 1024;
+/** How much of a file's end is read to find its footer: the whole file when it is this small. */
+const TAIL_BYTES = 64 * 1024;
 const READ_AHEAD_FILES = 8;
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 
@@ -521,47 +527,55 @@ interface InputCache {
   budget: number;
 }
 
+/** What grouping read of a file: the whole file (small files), or only its footer. */
+type Probe = { whole: Uint8Array } | { footer: Uint8Array };
+
 /**
- * Splits candidates by schema (see {@link footerKey} and {@link schemaKey}). Reads each file once
- * (a few read ahead, see READ_AHEAD_*) for its footer, keeping the bytes in `cache` while they fit;
- * a file that is not readable Parquet is reported and left out.
+ * Splits candidates by schema (see {@link footerKey} and {@link schemaKey}). In the default mode it
+ * reads only the end of each file (the whole file when it is at most 64KiB, kept in `cache` while
+ * it fits; else the footer, by byte range); with `rewrite` the whole file. A few reads run ahead (see
+ * READ_AHEAD_*). A file that is not readable Parquet is reported and left out.
  */
 async function schemaGroups(
   partition: PartitionDir,
-  files: readonly Candidate[],
+  files: readonly LakeFile[],
   settings: Settings,
   report: CompactionReport,
   cache: InputCache,
-): Promise<Candidate[][]> {
+): Promise<LakeFile[][]> {
   if (files.length < settings.minInputFiles) return [];
-  const groups = new Map<string, Candidate[]>();
-  const read = (i: number) => readInput(join(partition.dir, files[i]!.name), files[i]!.size);
-  // Reads run ahead of the footer parsing, several at once (the thread pool overlaps their opens
-  // and reads), bounded in files and bytes.
-  const pending: Promise<Uint8Array | undefined>[] = [];
+  const groups = new Map<string, LakeFile[]>();
+  const read = (i: number): Promise<Probe> => probe(partition, files[i]!, settings);
+  // Reads run ahead of the footer parsing, several at once, bounded in files and bytes.
+  const pending: Promise<Probe | undefined>[] = [];
+  const weight = (file: LakeFile) => (settings.rewrite ? file.size : Math.min(file.size, TAIL_BYTES));
   let ahead = 0;
   let aheadBytes = 0;
   const fill = () => {
     while (
       ahead < files.length &&
       (pending.length === 0 ||
-        (pending.length < READ_AHEAD_FILES && aheadBytes + files[ahead]!.size <= READ_AHEAD_BYTES))
+        (pending.length < READ_AHEAD_FILES && aheadBytes + weight(files[ahead]!) <= READ_AHEAD_BYTES))
     ) {
-      aheadBytes += files[ahead]!.size;
+      aheadBytes += weight(files[ahead]!);
       pending.push(prefetch(read, ahead++, files.length));
     }
   };
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
     fill();
-    const bytes = (await pending.shift()!)!;
-    aheadBytes -= file.size;
+    const next = pending.shift()!;
+    aheadBytes -= weight(file);
+    let probed: Probe;
     let key: string;
     try {
+      probed = (await next)!;
       // Copying row groups needs identical Parquet schemas; re-encoding only identical Arrow ones.
-      key = settings.rewrite ? await schemaKey(bytes) : footerKey(bytes);
+      if ('footer' in probed) key = footerKeyOf(probed.footer);
+      else key = settings.rewrite ? await schemaKey(probed.whole) : footerKey(probed.whole);
     } catch (error) {
-      if (MicrobatchError.is(error, 'MB_MISSING_PEER')) throw error;
+      // Only damage the parsing recognised; an I/O failure, a missing peer or a bug stops the run.
+      if (!isCorrupt(error)) throw error;
       skip(
         partition,
         [file.name],
@@ -573,9 +587,9 @@ async function schemaGroups(
       );
       continue;
     }
-    if (cache.bytes + bytes.length <= cache.budget) {
-      cache.files.set(file.name, bytes);
-      cache.bytes += bytes.length;
+    if ('whole' in probed && cache.bytes + probed.whole.length <= cache.budget) {
+      cache.files.set(file.name, probed.whole);
+      cache.bytes += probed.whole.length;
     }
     const group = groups.get(key);
     if (group === undefined) groups.set(key, [file]);
@@ -584,100 +598,129 @@ async function schemaGroups(
   return [...groups.values()];
 }
 
-/**
- * A whole file, whose size `stat` gave as `size`: one open, one read, one close (fs.readFile makes
- * more round trips to the thread pool, which shows with thousands of small files). A file that
- * grew since is read again whole.
- */
-async function readInput(path: string, size: number): Promise<Uint8Array> {
-  try {
-    // Small files are read synchronously: one system call each way instead of three thread-pool
-    // round trips with their promises, which is most of the time spent on a partition of
-    // thousands of batch files; the event loop is held for well under a millisecond per file.
-    if (size <= SYNC_READ_BYTES) return readFileSync(path);
-    const handle = await open(path, 'r');
-    let length = 0;
-    const buffer = Buffer.allocUnsafe(size + 1);
+/** Reads what grouping needs of `file`; a file that is not Parquet throws a corrupt-file error. */
+async function probe(partition: PartitionDir, file: LakeFile, settings: Settings): Promise<Probe> {
+  const { storage } = settings;
+  const key = `${partition.prefix}${file.name}`;
+  const get = async (range?: { offset: number; length: number }) => {
+    let bytes: Uint8Array | undefined;
     try {
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-        length += bytesRead;
-        if (bytesRead === 0 || length === buffer.length) break;
-      }
-    } finally {
-      await handle.close();
+      bytes = await storage.get(key, { signal: settings.signal, ...(range === undefined ? {} : { range }) });
+    } catch (error) {
+      throw ioError('read', storage.url(key), error);
     }
-    return length <= size ? buffer.subarray(0, length) : await readFile(path);
-  } catch (error) {
-    throw ioError('read', path, error);
-  }
+    if (bytes === undefined) throw gone(storage.url(key));
+    return bytes;
+  };
+  if (settings.rewrite || file.size <= TAIL_BYTES) return { whole: await get() };
+  const tail = await get({ offset: file.size - TAIL_BYTES, length: TAIL_BYTES });
+  // The listed size is the object's: a file that changed since is caught when its bin is merged.
+  const length = footerLength(tail, file.size);
+  if (length + 8 <= tail.length) return { footer: tail.subarray(tail.length - 8 - length, tail.length - 8) };
+  const footer = await get({ offset: file.size - 8 - length, length });
+  return { footer };
+}
+
+/** An input listed a moment ago is gone: something else deletes files in the table. */
+function gone(url: string): MicrobatchError {
+  return new MicrobatchError(
+    'MB_SINK_FAILED',
+    `compactLake: ${url} disappeared while compacting; is another compaction running on this table?`,
+    { details: { url } },
+  );
 }
 
 /** Compacts one bin (inputs sorted by name); returns the rows written, or `undefined` when skipped. */
 async function compactBin(
   partition: PartitionDir,
-  bin: readonly Candidate[],
+  bin: readonly LakeFile[],
   settings: Settings,
   report: CompactionReport,
   cache: InputCache,
 ): Promise<number | undefined> {
-  const { dir } = partition;
+  const { storage } = settings;
   const inputs = bin.map((file) => file.name);
   const hash = compactionHash(inputs);
   const output = `${outputStem(hash)}.parquet`;
-  if ((await statOrUndefined(join(dir, output))) !== undefined) {
+  const outputKey = `${partition.prefix}${output}`;
+  const intentKey = `${partition.prefix}${intentStem(hash)}.json`;
+  if ((await storage.head(outputKey, { signal: settings.signal })) !== undefined) {
     // Same inputs compacted before, and the inputs written again since (a replayed batch): leave
     // both for a human rather than overwrite rows that may not all be in the inputs.
     skip(partition, inputs, output, 'output-exists', `the output ${output} already exists`, settings, report);
     return undefined;
   }
-  // Decode and encode before any file is written: a corrupt input costs nothing to abandon.
+  // Decode and encode before any object is written: a corrupt input costs nothing to abandon.
   let merged: Awaited<ReturnType<typeof mergeParquet>>;
   const read = async (i: number) => {
-    const cached = cache.files.get(inputs[i]!);
-    if (cached === undefined) return readInput(join(dir, inputs[i]!), bin[i]!.size);
-    cache.files.delete(inputs[i]!);
-    cache.bytes -= cached.length;
-    return cached;
+    const name = inputs[i]!;
+    const cached = cache.files.get(name);
+    if (cached !== undefined) {
+      cache.files.delete(name);
+      cache.bytes -= cached.length;
+      return cached;
+    }
+    const key = `${partition.prefix}${name}`;
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await storage.get(key, { signal: settings.signal });
+    } catch (error) {
+      throw ioError('read', storage.url(key), error);
+    }
+    if (bytes === undefined) throw gone(storage.url(key));
+    return bytes;
   };
   try {
     merged = settings.rewrite
       ? await mergeParquet(inputs.length, read, settings.compression)
       : await mergeRowGroups(inputs.length, read);
   } catch (error) {
-    if (!(error instanceof InputError) && !isEncodeFailure(error)) throw error;
+    if (!(error instanceof InputError) && !(error instanceof OutputEncodeError)) throw error;
     const file = error instanceof InputError ? inputs[error.index]! : output;
     const what = error instanceof InputError ? `cannot read ${file}` : 'cannot write the merged file';
     skip(partition, inputs, file, 'corrupt', `${what}: ${describeError(error)}`, settings, report);
     return undefined;
   }
 
-  const files = atomicFiles(dir);
   const intent: Intent = {
     version: 1,
     inputs,
     output,
     createdAt: new Date(settings.clock.now()).toISOString(),
   };
-  reachedStep('before-intent', join(dir, output));
+  reachedStep('before-intent', storage.url(outputKey));
   try {
-    await files.write(intentStem(hash), '.json', `${JSON.stringify(intent)}\n`);
+    // The intent of these inputs can only be this one (its name is their hash): an existing one is fine.
+    await storage.putIfAbsent(intentKey, Buffer.from(`${JSON.stringify(intent)}\n`), {
+      signal: settings.signal,
+    });
   } catch (error) {
-    throw ioError('write the intent', join(dir, `${intentStem(hash)}.json`), error);
+    throwIfAborted(settings.signal);
+    throw ioError('write the intent', storage.url(intentKey), error);
   }
-  reachedStep('intent-written', join(dir, `${intentStem(hash)}.json`));
+  reachedStep('intent-written', storage.url(intentKey));
+  let result: PutIfAbsentResult;
   try {
-    await files.write(outputStem(hash), '.parquet', merged.bytes, settings.signal);
+    result = await storage.putIfAbsent(outputKey, merged.bytes, { signal: settings.signal });
   } catch (error) {
     if (error instanceof SimulatedCrash) throw error;
     // Roll back: without an output the intent must go (inputs untouched), as recovery would do.
-    await remove(join(dir, `${intentStem(hash)}.json`));
-    await syncDirectory(dir);
+    await storage.delete([intentKey]);
     throwIfAborted(settings.signal);
-    throw ioError('write', join(dir, output), error);
+    throw ioError('write', storage.url(outputKey), error);
   }
-  reachedStep('output-written', join(dir, output));
-  await finishBin(dir, inputs, hash);
+  if (result.outcome === 'exists' && !result.identical) {
+    // Created by someone else between the check above and now (a second compaction of the same
+    // inputs, which is not supported): not ours, so our intent goes and no input is deleted.
+    await storage.delete([intentKey]);
+    throw new MicrobatchError(
+      'MB_SINK_FAILED',
+      `compactLake: ${storage.url(outputKey)} appeared while compacting, with other content; is another compaction running on this table?`,
+      { details: { url: storage.url(outputKey) } },
+    );
+  }
+  reachedStep('output-written', storage.url(outputKey));
+  await finishBin(partition, inputs, hash, settings);
   report.outputs++;
   settings.logger.info(
     {
@@ -694,32 +737,28 @@ async function compactBin(
 }
 
 /** Steps 3 and 4: deletes the inputs (some may be gone already), then the intent, each made durable. */
-async function finishBin(dir: string, inputs: readonly string[], hash: string): Promise<void> {
-  for (const name of inputs) {
-    await remove(join(dir, name));
-    reachedStep('input-deleted', join(dir, name));
-  }
-  await syncDirectory(dir);
-  reachedStep('inputs-deleted', dir);
-  await remove(join(dir, `${intentStem(hash)}.json`));
-  await syncDirectory(dir);
-  reachedStep('intent-deleted', dir);
-}
-
-// An I/O failure (named by readInput) or a missing peer stops the run; anything else while encoding
-// (a value parquet-wasm cannot write) only skips the bin.
-function isEncodeFailure(error: unknown): boolean {
-  return !MicrobatchError.is(error);
-}
-
-/** Deletes a file; one already gone is fine (unlink: half the cost of rm's checks, per input file). */
-async function remove(file: string): Promise<void> {
+async function finishBin(
+  partition: PartitionDir,
+  inputs: readonly string[],
+  hash: string,
+  settings: Settings,
+): Promise<void> {
+  const { storage } = settings;
+  const keys = inputs.map((name) => `${partition.prefix}${name}`);
   try {
-    await unlink(file);
+    await storage.delete(keys, { onDeleted: (key) => reachedStep('input-deleted', storage.url(key)) });
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return;
-    throw ioError('delete', file, error);
+    if (error instanceof SimulatedCrash) throw error;
+    throw ioError('delete the inputs of', storage.url(`${partition.prefix}${intentStem(hash)}.json`), error);
   }
+  reachedStep('inputs-deleted', storage.url(partition.prefix));
+  const intentKey = `${partition.prefix}${intentStem(hash)}.json`;
+  try {
+    await storage.delete([intentKey]);
+  } catch (error) {
+    throw ioError('delete', storage.url(intentKey), error);
+  }
+  reachedStep('intent-deleted', storage.url(partition.prefix));
 }
 
 function skip(

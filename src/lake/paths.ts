@@ -24,6 +24,11 @@ export function tableRoot(dir: unknown, table: unknown, what: string): string {
   if (typeof dir !== 'string' || dir.length === 0) {
     throw invalidOptions(`${what}: dir must be a non-empty path; got ${show(dir)}`, { option: 'dir' });
   }
+  return join(dir, checkTable(table, what));
+}
+
+/** `table` after checking that it is a safe name for a folder or a key prefix; `what` names the caller. */
+export function checkTable(table: unknown, what: string): string {
   if (
     typeof table !== 'string' ||
     table.length > 128 ||
@@ -36,8 +41,12 @@ export function tableRoot(dir: unknown, table: unknown, what: string): string {
       { option: 'table' },
     );
   }
-  return join(dir, table);
+  return table;
 }
+
+/** The storage key of a partition's object: `<table>/<partition path>/<name>`. */
+export const objectKey = (table: string, partition: string, name: string): string =>
+  `${table}/${partition}/${name}`;
 
 /**
  * A partition value as a directory name part: every byte outside `[A-Za-z0-9._-]` of its UTF-8 is

@@ -1,5 +1,3 @@
-import { rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Batch } from '../core/batch.js';
 import { invalidOptions, MicrobatchError } from '../core/errors.js';
 import { show } from '../core/units.js';
@@ -11,9 +9,10 @@ import {
   resolveEncodeOptions,
 } from '../parquet/encode.js';
 import { parquetSchema } from '../parquet/schema.js';
-import { atomicFiles } from '../sinks/atomic-file.js';
-import type { Sink } from '../sinks/types.js';
-import { dataFileName, partitionPath, SUCCESS_MARKER, tableRoot } from './paths.js';
+import type { Sink, SinkContext } from '../sinks/types.js';
+import { fileStorage } from './file-storage.js';
+import { checkTable, dataFileName, objectKey, partitionPath, SUCCESS_MARKER } from './paths.js';
+import { type ObjectStorage, storageOption } from './storage.js';
 
 /**
  * A partition key function for {@link parquetLakeSink}: the Hive partition pairs of a record, in
@@ -24,9 +23,14 @@ export type LakePartitionFn<T> = (record: T, eventTime: number) => Record<string
 
 /** Options of {@link parquetLakeSink}. */
 export interface ParquetLakeSinkOptions<T> extends EncodeParquetOptions {
-  /** The lake's root directory; created if missing. */
-  dir: string;
-  /** The table: files go under `<dir>/<table>/`. Letters, digits, `_`, `.`, `-`; at most 128 characters. */
+  /**
+   * Where the lake lives: `fileStorage(dir)`, `s3Storage({ client, bucket, prefix })` from
+   * `microbatch/s3`, or your own {@link ObjectStorage}. Give this or `dir`.
+   */
+  storage?: ObjectStorage;
+  /** Shorthand for `storage: fileStorage(dir)`: the lake's root directory, created if missing. */
+  dir?: string;
+  /** The table: objects go under `<table>/` in the storage. Letters, digits, `_`, `.`, `-`; at most 128 characters. */
   table: string;
   /** A zod object schema, explicit columns or a `parquetSchema(…)` result (see {@link parquetSchema}). */
   schema: ParquetSchemaInput;
@@ -40,18 +44,21 @@ export interface ParquetLakeSinkOptions<T> extends EncodeParquetOptions {
 }
 
 /**
- * Writes each batch as Parquet files in a Hive-partitioned table on the local file system:
- * `<dir>/<table>/<partition>/part-<batch.id>.parquet`, one file per partition the batch has records
- * in. A record's partition comes from its event time (`batch.eventTimes[i]`, with
- * `.eventTime(…)` on the pipeline; else the batch's `openedAt`, processing time), or from a
- * `partitionBy` function. Files appear atomically and are named from the batch id, so writing a batch
- * again (a retry, a replay after a crash) replaces them with the same content: one effect per batch.
- * Every file of a batch is encoded before the first one is written, so a value that does not fit the
- * schema (`MB_ENCODE_FAILED`) leaves nothing behind.
+ * Writes each batch as Parquet files in a Hive-partitioned table, on the local file system (`dir`,
+ * or `storage: fileStorage(dir)`) or any {@link ObjectStorage} such as S3:
+ * `<table>/<partition>/part-<batch.id>.parquet`, one object per partition the batch has records in.
+ * A record's partition comes from its event time (`batch.eventTimes[i]`, with `.eventTime(…)` on the
+ * pipeline; else the batch's `openedAt`, processing time), or from a `partitionBy` function. Objects
+ * appear atomically and are named from the batch id, and each is created only if absent: writing a
+ * batch again (a retry, a replay after a crash) finds the object of the first write and leaves it
+ * (one effect per batch; an existing object whose content differs is kept too, with a warning, since
+ * the batch id names the same records). Every file of a batch is encoded before the first one is
+ * written, so a value that does not fit the schema (`MB_ENCODE_FAILED`) leaves nothing behind.
  *
  * When the pipeline's watermark closes an event-time partition, `partitionComplete` writes
  * `<partition>/_SUCCESS`; a late record written into a closed partition deletes the marker first, and
- * the pipeline marks the partition complete again later.
+ * the pipeline marks the partition complete again later. The storage's `open()` (the S3 peer) runs
+ * in the sink's `open()`, before the pipeline reads its first record.
  *
  * There is no `committed()` ledger: compaction replaces part files, so a ledger read from file names
  * could go backwards. Exactly-once comes from the checkpoint and the idempotent file names.
@@ -59,10 +66,13 @@ export interface ParquetLakeSinkOptions<T> extends EncodeParquetOptions {
 export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>): Sink<T> {
   const what = 'parquetLakeSink';
   if (typeof options !== 'object' || options === null) {
-    throw invalidOptions(`${what}(options): expected { dir, table, schema }; got ${show(options)}`);
+    throw invalidOptions(
+      `${what}(options): expected { storage or dir, table, schema }; got ${show(options)}`,
+    );
   }
-  const root = tableRoot(options.dir, options.table, what);
-  const where = `${what}(table '${options.table}')`;
+  const table = checkTable(options.table, what);
+  const storage = storageOption(options, what, fileStorage);
+  const where = `${what}(table '${table}')`;
   const columns = parquetSchema(options.schema).columns;
   const encoding = resolveEncodeOptions(options, where);
   const partitionBy = options.partitionBy;
@@ -79,6 +89,11 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
   let unit: BucketUnit | undefined = typeof partitionBy === 'string' ? partitionBy : undefined;
   let pipeline = '';
   let clock = { now: () => Date.now() };
+  let logger: SinkContext['logger'] | undefined;
+  // Partitions whose `_SUCCESS` this sink deleted (or is deleting) in this run: later writes there
+  // skip the delete, one request per object on S3; concurrent writes share the one deletion.
+  // partitionComplete takes a partition out again when it writes the marker.
+  const unmarked = new Map<string, Promise<void>>();
 
   /**
    * The partition path of each record, grouped: path → indices into batch.records, or `undefined`
@@ -131,15 +146,19 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
     open(context) {
       pipeline = context.pipeline;
       clock = context.clock;
+      logger = context.logger;
       const pipelineUnit = context.eventTime?.partitionBy;
-      if (typeof partitionBy === 'function') return;
-      if (partitionBy === undefined) unit = pipelineUnit ?? 'hour';
+      // Checked before the storage opens, and thrown synchronously: a wrong option is not an I/O failure.
+      if (typeof partitionBy === 'function') {
+        // the function decides the layout; no markers
+      } else if (partitionBy === undefined) unit = pipelineUnit ?? 'hour';
       else if (pipelineUnit !== undefined && pipelineUnit !== partitionBy) {
         throw invalidOptions(
           `${where}: partitionBy '${partitionBy}' differs from the pipeline's event-time partitionBy '${pipelineUnit}'; the _SUCCESS markers would not match the directories (omit the sink's partitionBy to follow the pipeline)`,
           { option: 'partitionBy' },
         );
       }
+      return storage.open?.();
     },
     async write(batch, { signal }) {
       const files: { path: string; bytes: Uint8Array }[] = [];
@@ -159,26 +178,42 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
         }
       }
       // One file at a time: the files of a batch are usually one or two, and sequential writes keep
-      // the order of the marker deletion and the rename obvious.
+      // the order of the marker deletion and the write obvious.
       for (const { path, bytes } of files) {
         if (signal.aborted) throw signal.reason;
-        const dir = join(root, path);
         // A late record reopens a completed partition: the marker goes before the data lands, so a
         // reader never sees `_SUCCESS` next to data it did not cover.
-        await rm(join(dir, SUCCESS_MARKER), { force: true });
-        await atomicFiles(dir).write(
-          dataFileName(batch.id).slice(0, -'.parquet'.length),
-          '.parquet',
-          bytes,
-          signal,
-        );
+        let deleting = unmarked.get(path);
+        if (deleting === undefined) {
+          deleting = storage.delete([objectKey(table, path, SUCCESS_MARKER)], { signal });
+          unmarked.set(path, deleting);
+          // A failed deletion is tried again by the next write (this one fails with it).
+          deleting.catch(() => unmarked.delete(path));
+        }
+        await deleting;
+        const key = objectKey(table, path, dataFileName(batch.id));
+        const result = await storage.putIfAbsent(key, bytes, { signal });
+        if (result.outcome === 'exists' && !result.identical) {
+          // The key names the batch's records (its id is the offset range), so the object already
+          // there holds them: keep it (write-once) and say so; see docs/storage.md.
+          logger?.warn(
+            {
+              url: storage.url(key),
+              batch: batch.id,
+              bytes: bytes.length,
+              existingBytes: result.existing.size,
+            },
+            'parquetLakeSink: the object of this batch already exists with other content (an earlier write of the same records); kept as it is',
+          );
+        }
       }
     },
     async partitionComplete(event) {
       if (unit === undefined || typeof partitionBy === 'function') return;
-      const dir = join(root, event.bucket.path);
-      // No directory: no record of this run or an earlier one landed here; nothing to mark.
-      if (!(await exists(dir))) return;
+      const path = event.bucket.path;
+      // Nothing under the partition: no record of this run or an earlier one landed here; nothing to mark.
+      const inside = await storage.list(`${table}/${path}/`, { limit: 1 });
+      if (inside.objects.length === 0) return;
       const marker = {
         pipeline,
         // ms since the epoch; null when the end of a finite input closed the partition (Infinity).
@@ -186,17 +221,8 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
         records: event.records,
         completedAt: new Date(clock.now()).toISOString(),
       };
-      await atomicFiles(dir).write(SUCCESS_MARKER, '', `${JSON.stringify(marker)}\n`);
+      await storage.put(objectKey(table, path, SUCCESS_MARKER), Buffer.from(`${JSON.stringify(marker)}\n`));
+      unmarked.delete(path);
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return false;
-    throw error;
-  }
 }

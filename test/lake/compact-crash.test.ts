@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { fc, it } from '@fast-check/vitest';
 import { afterEach, describe, expect } from 'vitest';
 import { compactLake } from '../../src/lake/compact.js';
@@ -105,7 +106,10 @@ describe('compaction crash at any step', () => {
           // A crash in the middle of writing the output leaves its temporary file behind.
           if (leaveTemp && at === 'intent-written') {
             const hash = /_compaction-([0-9a-f]{16})\.json$/.exec(file)![1]!;
-            writeFileSync(join(dirname(file), `.compacted-${hash}.4242.0.tmp`), 'PAR1 half a file');
+            writeFileSync(
+              join(dirname(fileURLToPath(file)), `.compacted-${hash}.4242.0.tmp`),
+              'PAR1 half a file',
+            );
           }
           throw new SimulatedCrash(`crash at ${at} #${nth}`);
         });

@@ -299,7 +299,7 @@ describe('parquetLakeSink options', () => {
   const base = { dir: '/tmp/lake', table: 'readings', schema: Reading };
 
   it('rejects bad options with MB_INVALID_OPTIONS', () => {
-    expectInvalid(() => parquetLakeSink(undefined as never), 'expected { dir, table, schema }');
+    expectInvalid(() => parquetLakeSink(undefined as never), 'expected { storage or dir, table, schema }');
     expectInvalid(() => parquetLakeSink({ ...base, dir: '' }), 'dir must be a non-empty path');
     for (const table of ['', '.', '..', '../x', 'a/b', 'a\\b', '.hidden', '-x', 'x'.repeat(129), 'é']) {
       expectInvalid(() => parquetLakeSink({ ...base, table }), 'table must be');

@@ -1,0 +1,137 @@
+/**
+ * One run of the S3 benchmark, in a fresh process (its own peak RSS):
+ *   worker.ts <microbatch|hand> <records> <endpoint> <bucket>
+ * Credentials come from MB_S3_ACCESS_KEY_ID / MB_S3_SECRET_ACCESS_KEY.
+ *
+ * - `microbatch`: `fromIterable` (records generated lazily) → pipeline (the seed's defaults: 60 s or
+ *   10,000 records, concurrency 4, a 64MB memory budget) → `parquetLakeSink` on `s3Storage`;
+ * - `hand`: the same records cut into batches of 10,000, each encoded with `encodeParquet` (same
+ *   schema and codec) and sent with `PutObject`, 4 at a time.
+ * Both count the requests their S3 client sends.
+ */
+import { performance } from 'node:perf_hooks';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { parquetLakeSink } from '../../src/lake/sink.js';
+import { encodeParquet } from '../../src/parquet/encode.js';
+import { pipeline } from '../../src/pipeline/builder.js';
+import { s3Storage } from '../../src/s3/index.js';
+import { fromIterable } from '../../src/sources/iterable.js';
+import { triggers } from '../../src/triggers/index.js';
+import { emitResult } from '../lib/child.js';
+
+const [variant, recordsArg, endpoint, bucket] = process.argv.slice(2);
+const RECORDS = Number(recordsArg);
+const BATCH = 10_000;
+const CONCURRENCY = 4;
+const START = Date.UTC(2026, 11, 7, 12, 0, 0);
+
+const Row = z.object({
+  id: z.int(),
+  sku: z.string(),
+  price: z.number(),
+  qty: z.int32(),
+  at: z.date(),
+  note: z.string(),
+});
+type Row = z.output<typeof Row>;
+
+/** About 200 bytes of JSON per record: 5,000,000 records ≈ 1 GB of input. */
+function* rows(): Generator<Row> {
+  for (let i = 0; i < RECORDS; i++) {
+    yield {
+      id: i,
+      sku: `sku-${(i * 7_919) % 1_000_003}-${i % 97}`,
+      price: ((i * 37) % 100_000) / 100,
+      qty: i % 1_000,
+      // 1,000 records an event-time second: 1,000,000 records span 17 minutes (one hour partition).
+      at: new Date(START + i),
+      note: `scraped from https://shop.example/items/${i % 50_000}?page=${i % 13}&ref=${(i * 31) % 9_973} status ok`,
+    };
+  }
+}
+
+const counts: Record<string, number> = {};
+const base = new S3Client({
+  endpoint,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: {
+    accessKeyId: process.env.MB_S3_ACCESS_KEY_ID!,
+    secretAccessKey: process.env.MB_S3_SECRET_ACCESS_KEY!,
+  },
+});
+const client = {
+  send(command: unknown, options?: { abortSignal?: AbortSignal }) {
+    const name = (command as object).constructor.name.replace(/Command$/, '');
+    counts[name] = (counts[name] ?? 0) + 1;
+    return base.send(command as never, options);
+  },
+};
+
+const started = performance.now();
+let inputBytes = 0;
+if (variant === 'microbatch') {
+  const report = await pipeline({ name: 'bench', concurrency: CONCURRENCY, maxBufferBytes: '64MB' })
+    .source(
+      fromIterable(
+        (function* () {
+          for (const row of rows()) {
+            inputBytes += 120 + row.note.length + row.sku.length;
+            yield row;
+          }
+        })(),
+      ),
+    )
+    .eventTime((r) => r.at, { partitionBy: 'hour' })
+    .trigger(triggers.any(triggers.time('60s'), triggers.volume({ records: BATCH })))
+    .sink(
+      parquetLakeSink<Row>({
+        storage: s3Storage({ client, bucket: bucket!, prefix: 'mb' }),
+        table: 'rows',
+        schema: Row,
+      }),
+    )
+    .build()
+    .run();
+  if (report.records.written !== RECORDS) throw new Error(`wrote ${report.records.written} of ${RECORDS}`);
+} else {
+  const inFlight = new Set<Promise<unknown>>();
+  let batch: Row[] = [];
+  let n = 0;
+  const flush = async (records: Row[]) => {
+    const bytes = await encodeParquet(records, Row);
+    const key = `hand/rows/part-${String(n++).padStart(6, '0')}.parquet`;
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length }),
+    );
+  };
+  for (const row of rows()) {
+    inputBytes += 120 + row.note.length + row.sku.length;
+    batch.push(row);
+    if (batch.length === BATCH) {
+      const p = flush(batch).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      batch = [];
+      if (inFlight.size >= CONCURRENCY) await Promise.race(inFlight);
+    }
+  }
+  if (batch.length > 0) await flush(batch);
+  await Promise.all(inFlight);
+}
+const seconds = (performance.now() - started) / 1_000;
+const puts = ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'].reduce(
+  (sum, name) => sum + (counts[name] ?? 0),
+  0,
+);
+emitResult({
+  variant,
+  records: RECORDS,
+  inputBytes,
+  seconds,
+  recordsPerSecond: RECORDS / seconds,
+  peakRss: process.resourceUsage().maxRSS * 1024,
+  requests: counts,
+  puts,
+});
+base.destroy();
