@@ -2051,7 +2051,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
 
   #guarantee(): Guarantee {
     if (!this.#source.replayable) return 'best-effort';
-    return this.#checkpoint?.durable === true ? 'exactly-once' : 'at-least-once';
+    const ledger = this.#sink.atomicLedger === true && typeof this.#sink.committed === 'function';
+    return this.#checkpoint?.durable === true || ledger ? 'exactly-once' : 'at-least-once';
   }
 
   #committed(): Record<string, number> {
