@@ -84,7 +84,10 @@ export interface PostgresSink<T> extends Sink<T> {
   readonly atomicLedger: true;
   /** The columns written, in order. */
   readonly columns: readonly PostgresColumn[];
+  open(context: SinkContext): Promise<void>;
+  write(batch: Batch<T>, options: WriteOptions): Promise<void>;
   committed(partition: string): Promise<number | undefined>;
+  close(): void;
 }
 
 interface CopyStreamsModule {
