@@ -79,6 +79,8 @@ export function classify(error: unknown, what: string): MicrobatchError {
     known !== undefined ||
     (code !== undefined && (code.startsWith('08') || code.startsWith('40'))) ||
     isConnectionError(error) ||
+    // Reaching the server failed (a restart: the socket file is gone, the port refuses): try again.
+    (error as { syscall?: unknown } | undefined)?.syscall === 'connect' ||
     isRetryable(error);
   const state = code === undefined ? '' : ` (SQLSTATE ${code}${known === undefined ? '' : `, ${known}`})`;
   const message = isRowError(error)

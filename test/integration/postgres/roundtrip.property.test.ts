@@ -59,10 +59,7 @@ const json = fc
 const decimal = fc.oneof(
   fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map(String),
   fc
-    .tuple(
-      fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }),
-      fc.nat({ max: 10n ** 12n > 0 ? 999_999_999 : 0 }),
-    )
+    .tuple(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.nat({ max: 999_999_999 }))
     .map(([i, f]) => `${i}.${String(f).padStart(9, '0')}`),
   fc.constantFrom('NaN', 'Infinity', '-Infinity', '0', '0.000000000000000000000001'),
 );
