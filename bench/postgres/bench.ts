@@ -21,7 +21,8 @@ const LABELS: Record<PgVariant, string> = {
   'one-txn': 'one-row `INSERT`s in one transaction',
   'multi-row': 'multi-row `INSERT` of 1,000 rows',
   copy: 'raw `COPY … FROM STDIN` by hand (pg-copy-streams, text)',
-  postgresSink: '`postgresSink`, 10,000-record batches (COPY + ledger, one transaction per batch)',
+  postgresSink:
+    '`postgresSink`, 10,000-record batches, one write at a time (COPY + ledger row, one transaction per batch)',
 };
 
 export async function postgresBench(options: { quick: boolean }): Promise<{
@@ -29,10 +30,10 @@ export async function postgresBench(options: { quick: boolean }): Promise<{
   goals: { goal: string; value: string; pass: boolean }[];
 }> {
   const { quick } = options;
-  const bulk = quick ? 20_000 : 300_000;
+  const bulk = quick ? 20_000 : 200_000;
   const counts: Record<PgVariant, number> = {
-    autocommit: quick ? 2_000 : 10_000,
-    'one-txn': quick ? 2_000 : 20_000,
+    autocommit: quick ? 2_000 : 5_000,
+    'one-txn': quick ? 2_000 : 10_000,
     'multi-row': bulk,
     copy: bulk,
     postgresSink: bulk,

@@ -150,7 +150,8 @@ async function main(): Promise<void> {
     await done;
     client.release();
   } else {
-    const report = await pipeline({ name })
+    // One write at a time: what a single-partition exactly-once pipeline (no checkpoint store) does.
+    const report = await pipeline({ name, concurrency: 1 })
       .source(fromIterable(records(n)))
       .trigger(triggers.volume({ records: 10_000 }))
       .sink(postgresSink<Scraped>({ pool, table: name, schema: Scraped }))

@@ -40,3 +40,27 @@ ${body}`;
     );
   });
 }
+
+/** Runs `body` like {@link runWithoutParquetPeers}, with the packages in `peers` unresolvable instead. */
+export function runWithoutPeers(peers: readonly string[], body: string): Promise<PeerlessRun> {
+  const pattern = `^(${peers.map((p) => p.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|')})(\\/|$)`;
+  const blocker = `
+export async function resolve(specifier, context, next) {
+  if (new RegExp(${JSON.stringify(pattern)}).test(specifier)) {
+    throw Object.assign(new Error('blocked peer ' + specifier), { code: 'ERR_MODULE_NOT_FOUND' });
+  }
+  return next(specifier, context);
+}`;
+  const script = `
+import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(blocker)}));
+${body}`;
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: root, timeout: 60_000 },
+      (error, stdout, stderr) => done({ code: error === null ? 0 : 1, stdout, stderr }),
+    );
+  });
+}
