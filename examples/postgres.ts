@@ -34,6 +34,11 @@ const admin = new pg.Client({ ...server, database: 'postgres' });
 await admin.connect();
 await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
 const pool = new pg.Pool({ ...server, database, max: 5 });
+// pg emits errors of idle pooled connections (a server restart) on the pool: handle them, or Node exits.
+let closing = false;
+pool.on('error', (error) => {
+  if (!closing) console.error(`idle PostgreSQL connection lost: ${error.message}`);
+});
 const dir = await mkdtemp(join(tmpdir(), 'mb-example-pg-'));
 try {
   // The table and the ledger, from the zod schema.
@@ -79,6 +84,7 @@ try {
     throw new Error('expected 5,000 rows written once, exactly-once');
   }
 } finally {
+  closing = true;
   await pool.end();
   await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
   await admin.end();
