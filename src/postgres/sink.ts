@@ -276,31 +276,74 @@ FROM jsonb_to_recordset($4::jsonb) AS x("offset" bigint, "reason" text, "constra
   async function copy(
     client: PgClientLike,
     from: CopyFrom,
-    rows: readonly string[],
+    chunks: Iterable<string>,
     guard: <V>(p: Promise<V>) => Promise<V>,
   ): Promise<void> {
     const stream = client.query(from(copySql)) as NodeJS.WritableStream & import('node:stream').Writable;
     const done = finished(stream);
-    for (let i = 0; i < rows.length; i += ROWS_PER_CHUNK) {
-      let chunk = '';
-      const end = Math.min(rows.length, i + ROWS_PER_CHUNK);
-      for (let k = i; k < end; k++) chunk += rows[k];
-      if (!stream.write(chunk)) {
-        await guard(Promise.race([new Promise<void>((resolve) => stream.once('drain', resolve)), done]));
+    done.catch(() => {});
+    try {
+      // Rows are encoded chunk by chunk while the server ingests the previous ones.
+      for (const chunk of chunks) {
+        if (!stream.write(chunk)) {
+          await guard(Promise.race([new Promise<void>((resolve) => stream.once('drain', resolve)), done]));
+        }
       }
+    } catch (error) {
+      // A value that does not fit (or an abort): CopyFail ends the COPY, the connection stays usable.
+      stream.destroy(error as Error);
+      await guard(done).catch(() => {});
+      throw error;
     }
     stream.end();
     await guard(done);
   }
 
+  /** Rows of `rows[start, end)` joined into chunks. */
+  function* chunked(rows: readonly string[], start = 0, end = rows.length): Generator<string> {
+    for (let i = start; i < end; i += ROWS_PER_CHUNK) {
+      let chunk = '';
+      const stop = Math.min(end, i + ROWS_PER_CHUNK);
+      for (let k = i; k < stop; k++) chunk += rows[k];
+      yield chunk;
+    }
+  }
+
+  /** The batch as COPY chunks, encoded on the way; a value that fits no column is MB_ENCODE_FAILED. */
+  function* encoded(batch: Batch<T>, what: string): Generator<string> {
+    const records = batch.records;
+    let chunk = '';
+    let n = 0;
+    for (let i = 0; i < records.length; i++) {
+      try {
+        chunk += encoder.row(records[i]);
+      } catch (error) {
+        if (!(error instanceof ValueError)) throw error;
+        const offset = recordOffset(batch, i);
+        throw new MicrobatchError(
+          'MB_ENCODE_FAILED',
+          `${what}: the record at offset ${offset} of partition '${batch.partition}' does not fit: column "${error.column}": ${error.message}. Fix the data (validate it upstream) or set onRowError: 'dead-letter'`,
+          { details: { partition: batch.partition, offset, column: error.column } },
+        );
+      }
+      if (++n === ROWS_PER_CHUNK) {
+        yield chunk;
+        chunk = '';
+        n = 0;
+      }
+    }
+    if (chunk !== '') yield chunk;
+  }
+
   async function write(batch: Batch<T>, { signal }: WriteOptions): Promise<void> {
     const { pipeline, copyFrom: from } = opened('write()');
     const what = `postgresSink ${table}: batch ${batch.id}`;
-    // Encode first: a value that fits no column is known before anything is sent.
+    // With dead letters, rows are encoded first so that a refused COPY line maps back to its record;
+    // otherwise they are encoded while the COPY streams (see encoded()).
     const rows: string[] = [];
     const rowOffsets: number[] = [];
     const letters: Letter[] = [];
-    for (let i = 0; i < batch.records.length; i++) {
+    for (let i = 0; onRowError === 'dead-letter' && i < batch.records.length; i++) {
       const record = batch.records[i];
       try {
         rows.push(encoder.row(record));
@@ -309,13 +352,6 @@ FROM jsonb_to_recordset($4::jsonb) AS x("offset" bigint, "reason" text, "constra
         if (!(error instanceof ValueError)) throw error;
         const offset = recordOffset(batch, i);
         const message = `column "${error.column}": ${error.message}`;
-        if (onRowError === 'fail') {
-          throw new MicrobatchError(
-            'MB_ENCODE_FAILED',
-            `${what}: the record at offset ${offset} of partition '${batch.partition}' does not fit: ${message}. Fix the data (validate it upstream) or set onRowError: 'dead-letter'`,
-            { details: { partition: batch.partition, offset, column: error.column } },
-          );
-        }
         letters.push({ offset, reason: 'invalid_value', constraint: undefined, message, value: record });
       }
     }
@@ -347,9 +383,9 @@ FROM jsonb_to_recordset($4::jsonb) AS x("offset" bigint, "reason" text, "constra
         }
         if (onRowError === 'fail') {
           try {
-            await copy(client, from, rows, guard);
+            await copy(client, from, encoded(batch, what), guard);
           } catch (error) {
-            throw rowFailure(error, what, batch, rowOffsets);
+            throw rowFailure(error, what, batch);
           }
         } else {
           await copyKeepingGoodRows(client, from, rows, rowOffsets, batch, letters, guard);
@@ -399,7 +435,7 @@ FROM jsonb_to_recordset($4::jsonb) AS x("offset" bigint, "reason" text, "constra
       if (start! >= end!) continue;
       await guard(client.query('SAVEPOINT microbatch_rows'));
       try {
-        await copy(client, from, start === 0 && end === rows.length ? rows : rows.slice(start, end), guard);
+        await copy(client, from, chunked(rows, start, end), guard);
         await guard(client.query('RELEASE SAVEPOINT microbatch_rows'));
       } catch (error) {
         const line = copyLine(error);
@@ -470,14 +506,16 @@ FROM jsonb_to_recordset($4::jsonb) AS x("offset" bigint, "reason" text, "constra
   };
 }
 
-function rowFailure(error: unknown, what: string, batch: Batch, offsets: readonly number[]): unknown {
+function rowFailure(error: unknown, what: string, batch: Batch): unknown {
   const line = copyLine(error);
-  if (!isRowError(error) || line === undefined || offsets[line - 1] === undefined) return error;
+  // Without dead letters every record is a COPY line, in order: line L is records[L - 1].
+  if (!isRowError(error) || line === undefined || line > batch.records.length) return error;
+  const offset = recordOffset(batch, line - 1);
   const failure = classify(
     error,
-    `${what} (the record at offset ${offsets[line - 1]} of partition '${batch.partition}')`,
+    `${what} (the record at offset ${offset} of partition '${batch.partition}')`,
   );
-  failure.details.offset = offsets[line - 1];
+  failure.details.offset = offset;
   return failure;
 }
 

@@ -177,11 +177,17 @@ describe('postgresSink', () => {
   it('a value that fits no column fails the batch with MB_ENCODE_FAILED naming the column and offset', async () => {
     const sink = postgresSink<Price>({ pool, table: 'prices', schema: Price });
     await sink.open(context());
-    const records = prices(0, 2);
-    (records[1] as { qty: unknown }).qty = 'many';
+    // Past the first COPY chunks: the COPY is already streaming when the value is reached.
+    const records = prices(0, 3_000);
+    (records[2_500] as { qty: unknown }).qty = 'many';
     const error = expectCode(await rejection(sink.write(batchOf(records, 7), options())), 'MB_ENCODE_FAILED');
     expect(error.message).toContain('column "qty"');
-    expect(error.message).toContain('offset 8');
+    expect(error.message).toContain('offset 2507');
+    expect(await rows()).toEqual([]);
+    expect(await sink.committed('0')).toBeUndefined();
+    // The COPY was failed cleanly: the pool's connections still work.
+    await sink.write(batchOf(prices(0, 3), 0), options());
+    expect(await rows()).toEqual(prices(0, 3));
   });
 
   it('open() fails clearly when the table is missing, and names the fix', async () => {
