@@ -214,12 +214,45 @@ FROM jsonb_to_recordset($4::jsonb) AS x("offset" bigint, "reason" text, "constra
     return { pipeline: context.pipeline, copyFrom };
   };
 
+  /** A pooled connection; an abort while the pool is exhausted settles at once (the connection, when it comes, goes back). */
+  function connect(signal: AbortSignal | undefined): Promise<PgClientLike> {
+    const connecting = pool.connect();
+    if (signal === undefined) return connecting;
+    if (signal.aborted) {
+      connecting.then(
+        (c) => c.release(),
+        () => {},
+      );
+      return Promise.reject(
+        new MicrobatchError('MB_ABORTED', 'postgresSink: write aborted', { cause: signal.reason }),
+      );
+    }
+    return new Promise<PgClientLike>((resolve, reject) => {
+      const onAbort = () => {
+        // The connection, when the pool hands it over, is released below (signal.aborted).
+        reject(new MicrobatchError('MB_ABORTED', 'postgresSink: write aborted', { cause: signal.reason }));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      connecting.then(
+        (c) => {
+          signal.removeEventListener('abort', onAbort);
+          if (signal.aborted) c.release();
+          else resolve(c);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
   /** Runs `work` on a connection of its own; a connection that failed is closed, not pooled. */
   async function withClient<R>(
     signal: AbortSignal | undefined,
     work: (client: PgClientLike, guard: <V>(p: Promise<V>) => Promise<V>) => Promise<R>,
   ): Promise<R> {
-    const client = await pool.connect();
+    const client = await connect(signal);
     let released = false;
     const release = (error?: Error) => {
       if (released) return;

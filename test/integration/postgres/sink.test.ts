@@ -276,6 +276,22 @@ describe('postgresSink', () => {
     expect((await rows()).length).toBe(10);
   });
 
+  it('an abort while waiting for a pooled connection settles at once; the connection goes back when it comes', async () => {
+    const small = db.pool({ max: 1 });
+    const sink = postgresSink<Price>({ pool: small, table: 'prices', schema: Price });
+    await sink.open(context());
+    const only = await small.connect();
+    const controller = new AbortController();
+    const writing = sink.write(batchOf(prices(0, 2), 0), { signal: controller.signal, attempt: 1 });
+    controller.abort(new Error('stop'));
+    expectCode(await rejection(writing), 'MB_ABORTED');
+    only.release();
+    await sink.write(batchOf(prices(0, 2), 0), options());
+    expect(await rows()).toEqual(prices(0, 2));
+    expect(small.totalCount).toBe(1);
+    expect(small.idleCount).toBe(1);
+  });
+
   it('in a pipeline with a replayable source and no checkpoint store: exactly-once, and a rerun skips everything', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mb-pg-'));
     try {
