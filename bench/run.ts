@@ -51,10 +51,15 @@ import {
 } from './lib/types.js';
 import { LATENESS_SECONDS, type Mode, RECORDS } from './lib/workload.js';
 import { PARQUET_HEADING, parquetBench } from './parquet/bench.js';
-import { POSTGRES_HEADING, postgresBench } from './postgres/bench.js';
+import {
+  POSTGRES_FORMAT_HEADING,
+  POSTGRES_HEADING,
+  postgresBench,
+  postgresFormatBench,
+} from './postgres/bench.js';
 
 const USAGE =
-  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka|postgres]';
+  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka|postgres|postgres-format]';
 
 /**
  * The benchmarks of issues 6 and 7, each with its own section of RESULTS.md: the full run appends
@@ -71,6 +76,7 @@ const SECTIONS = {
   compaction: { heading: COMPACTION_HEADING, run: (quick) => compactionBench({ quick }) },
   kafka: { heading: KAFKA_HEADING, run: (quick) => kafkaBench({ quick }) },
   postgres: { heading: POSTGRES_HEADING, run: (quick) => postgresBench({ quick }) },
+  'postgres-format': { heading: POSTGRES_FORMAT_HEADING, run: (quick) => postgresFormatBench({ quick }) },
 } satisfies Record<string, SectionBench>;
 type SectionName = keyof typeof SECTIONS;
 

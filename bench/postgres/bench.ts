@@ -16,13 +16,14 @@ import { PG_VARIANTS, type PgRunResult, type PgVariant } from './worker.js';
 
 export const POSTGRES_HEADING = '## PostgreSQL: postgresSink vs COPY and INSERTs by hand';
 
-const LABELS: Record<PgVariant, string> = {
+const LABELS: Record<(typeof PG_VARIANTS)[number], string> = {
   autocommit: 'one-row `INSERT`, autocommit',
   'one-txn': 'one-row `INSERT`s in one transaction',
   'multi-row': 'multi-row `INSERT` of 1,000 rows',
   copy: 'raw `COPY … FROM STDIN` by hand (pg-copy-streams, text)',
-  postgresSink:
-    '`postgresSink`, 10,000-record batches, one write at a time (COPY + ledger row, one transaction per batch)',
+  postgresSink: '`postgresSink`, 10,000-record batches, up to 4 writes in flight (the default `concurrency`)',
+  'postgresSink-serial':
+    '`postgresSink`, 10,000-record batches, one write at a time (one partition, exactly-once without a checkpoint store)',
 };
 
 export async function postgresBench(options: { quick: boolean }): Promise<{
@@ -31,12 +32,13 @@ export async function postgresBench(options: { quick: boolean }): Promise<{
 }> {
   const { quick } = options;
   const bulk = quick ? 20_000 : 200_000;
-  const counts: Record<PgVariant, number> = {
+  const counts: Record<(typeof PG_VARIANTS)[number], number> = {
     autocommit: quick ? 2_000 : 5_000,
     'one-txn': quick ? 2_000 : 10_000,
     'multi-row': bulk,
     copy: bulk,
     postgresSink: bulk,
+    'postgresSink-serial': bulk,
   };
   const rounds = quick ? 1 : 3;
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -116,4 +118,61 @@ export async function postgresBench(options: { quick: boolean }): Promise<{
     '',
   );
   return { section, goals };
+}
+
+export const POSTGRES_FORMAT_HEADING = '## PostgreSQL: COPY text vs binary format';
+
+/**
+ * The COPY format, measured by hand-written COPYs of the same records into an unlogged table: text
+ * (what postgresSink sends) vs binary (PostgreSQL's send formats: float8/int8 big-endian, timestamptz
+ * as µs since 2000). Rounds interleaved, medians.
+ */
+export async function postgresFormatBench(options: { quick: boolean }): Promise<{
+  section: string[];
+  goals: { goal: string; value: string; pass: boolean }[];
+}> {
+  const records = options.quick ? 20_000 : 200_000;
+  const rounds = options.quick ? 1 : 5;
+  const database = `mb_bench_pgfmt_${process.pid}`;
+  const admin = new pg.Client({ ...serverSettings(), database: 'postgres' });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+  const runs: Record<'copy' | 'copy-binary', number[]> = { copy: [], 'copy-binary': [] };
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      const order = round % 2 === 1 ? (['copy', 'copy-binary'] as const) : (['copy-binary', 'copy'] as const);
+      for (const variant of order) {
+        const result = await runWorker<PgRunResult>('bench/postgres/worker.ts', [
+          variant,
+          'unlogged',
+          String(records),
+          database,
+        ]);
+        runs[variant].push(result.recordsPerSecond);
+        process.stderr.write(
+          `  postgres-format ${round}/${rounds} ${variant.padEnd(12)} ${Math.round(result.recordsPerSecond)} records/s\n`,
+        );
+      }
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+    await admin.end();
+  }
+  const text = median(runs.copy);
+  const binary = median(runs['copy-binary']);
+  const int = (n: number) => Math.round(n).toLocaleString('en-US');
+  return {
+    section: [
+      POSTGRES_FORMAT_HEADING,
+      '',
+      `\`npm run bench -- --only postgres-format\` · ${new Date().toISOString().slice(0, 10)} · same machine and server as above · ${int(records)} records into an unlogged table, ${rounds} interleaved rounds, medians · runs: text ${runs.copy.map(int).join(', ')}; binary ${runs['copy-binary'].map(int).join(', ')}.`,
+      '',
+      '| COPY format (hand-written, pg-copy-streams) | records/s | vs text |',
+      '| --- | ---: | ---: |',
+      `| text | ${int(text)} | 1.00× |`,
+      `| binary | ${int(binary)} | ${(binary / text).toFixed(2)}× |`,
+      '',
+    ],
+    goals: [],
+  };
 }

@@ -15,8 +15,16 @@ import { postgresSink, postgresTableDDL } from '../../src/postgres/index.js';
 import { serverSettings } from '../../test/integration/postgres/database.js';
 import { emitResult } from '../lib/child.js';
 
-export const PG_VARIANTS = ['autocommit', 'one-txn', 'multi-row', 'copy', 'postgresSink'] as const;
-export type PgVariant = (typeof PG_VARIANTS)[number];
+export const PG_VARIANTS = [
+  'autocommit',
+  'one-txn',
+  'multi-row',
+  'copy',
+  'postgresSink',
+  'postgresSink-serial',
+] as const;
+/** The COPY format comparison: hand-written text vs binary COPY (bench.ts, `formatBench`). */
+export type PgVariant = (typeof PG_VARIANTS)[number] | 'copy-binary';
 
 export interface PgRunResult {
   variant: PgVariant;
@@ -73,6 +81,46 @@ function copyLine(r: Scraped): string {
   return `${text(r.sku)}\t${text(r.url)}\t${text(r.title)}\t${r.currency}\t${r.price}\t${r.qty}\t${r.in_stock ? 't' : 'f'}\t${r.scraped_at.toISOString()}\n`;
 }
 
+// PostgreSQL's binary COPY: a header, then per row a field count and each field as length + bytes in
+// the type's binary send format (float8 and int8 big-endian, bool one byte, timestamptz µs since 2000).
+const BINARY_HEADER = Buffer.from([
+  0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
+const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
+function binaryRows(rows: Scraped[]): Buffer {
+  let size = 0;
+  for (const r of rows)
+    size += 2 + 8 * 4 + 3 * (r.sku.length + r.url.length + r.title.length + r.currency.length) + 25;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  const text = (s: string) => {
+    const n = out.write(s, at + 4, 'utf8');
+    out.writeInt32BE(n, at);
+    at += 4 + n;
+  };
+  for (const r of rows) {
+    out.writeInt16BE(8, at);
+    at += 2;
+    text(r.sku);
+    text(r.url);
+    text(r.title);
+    text(r.currency);
+    out.writeInt32BE(8, at);
+    out.writeDoubleBE(r.price, at + 4);
+    at += 12;
+    out.writeInt32BE(8, at);
+    out.writeBigInt64BE(BigInt(r.qty), at + 4);
+    at += 12;
+    out.writeInt32BE(1, at);
+    out.writeUInt8(r.in_stock ? 1 : 0, at + 4);
+    at += 5;
+    out.writeInt32BE(8, at);
+    out.writeBigInt64BE(BigInt(r.scraped_at.getTime() - PG_EPOCH_MS) * 1000n, at + 4);
+    at += 12;
+  }
+  return out.subarray(0, at);
+}
+
 async function main(): Promise<void> {
   const [variant, table, count, database] = process.argv.slice(2) as [
     PgVariant,
@@ -81,7 +129,7 @@ async function main(): Promise<void> {
     string,
   ];
   if (
-    !PG_VARIANTS.includes(variant) ||
+    !([...PG_VARIANTS, 'copy-binary'] as string[]).includes(variant) ||
     (table !== 'logged' && table !== 'unlogged') ||
     database === undefined
   ) {
@@ -128,6 +176,29 @@ async function main(): Promise<void> {
       );
     }
     client.release();
+  } else if (variant === 'copy-binary') {
+    const client = await pool.connect();
+    const stream = client.query(
+      copyStreams.from(`COPY ${name} (${COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
+    );
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('finish', resolve);
+      stream.on('error', reject);
+    });
+    stream.write(BINARY_HEADER);
+    let batch: Scraped[] = [];
+    for (const r of records(n)) {
+      batch.push(r);
+      if (batch.length === 1_000) {
+        if (!stream.write(binaryRows(batch))) await new Promise((resolve) => stream.once('drain', resolve));
+        batch = [];
+      }
+    }
+    if (batch.length > 0) stream.write(binaryRows(batch));
+    stream.write(Buffer.from([0xff, 0xff]));
+    stream.end();
+    await done;
+    client.release();
   } else if (variant === 'copy') {
     const client = await pool.connect();
     const stream = client.query(copyStreams.from(`COPY ${name} (${COLUMNS.join(', ')}) FROM STDIN`));
@@ -150,8 +221,9 @@ async function main(): Promise<void> {
     await done;
     client.release();
   } else {
-    // One write at a time: what a single-partition exactly-once pipeline (no checkpoint store) does.
-    const report = await pipeline({ name, concurrency: 1 })
+    // `postgresSink`: the pipeline's default concurrency (4 writes in flight); `-serial`: one write at
+    // a time, what a single-partition exactly-once pipeline without a checkpoint store does.
+    const report = await pipeline({ name, concurrency: variant === 'postgresSink-serial' ? 1 : 4 })
       .source(fromIterable(records(n)))
       .trigger(triggers.volume({ records: 10_000 }))
       .sink(postgresSink<Scraped>({ pool, table: name, schema: Scraped }))
