@@ -76,7 +76,12 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
     },
     query: (text, values) => shared.query(text, values),
     async drop() {
-      await Promise.allSettled(pools.map((p) => p.end()));
+      // A failed test may still hold a connection, on which end() would wait forever; the drop
+      // below (WITH FORCE) closes whatever is left.
+      await Promise.race([
+        Promise.allSettled(pools.map((p) => p.end())),
+        new Promise((resolve) => setTimeout(resolve, 5_000)),
+      ]);
       const c = await admin();
       try {
         await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
