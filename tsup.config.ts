@@ -6,6 +6,7 @@ export default defineConfig({
     'testing/index': 'src/testing/index.ts',
     'kafka/index': 'src/kafka/index.ts',
     's3/index': 'src/s3/index.ts',
+    'postgres/index': 'src/postgres/index.ts',
     // The `microbatch` command; its `#!/usr/bin/env node` line comes from the source file.
     cli: 'src/cli/main.ts',
   },

@@ -53,9 +53,15 @@ import {
 import { LATENESS_SECONDS, type Mode, RECORDS } from './lib/workload.js';
 import { PARQUET_HEADING, parquetBench } from './parquet/bench.js';
 import { S3_HEADING, s3Bench } from './s3/bench.js';
+import {
+  POSTGRES_FORMAT_HEADING,
+  POSTGRES_HEADING,
+  postgresBench,
+  postgresFormatBench,
+} from './postgres/bench.js';
 
 const USAGE =
-  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka|s3]';
+  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka|s3|postgres|postgres-format]';
 
 /**
  * The benchmarks of issues 6 and 7, each with its own section of RESULTS.md: the full run appends
@@ -72,6 +78,8 @@ const SECTIONS = {
   compaction: { heading: COMPACTION_HEADING, run: (quick) => compactionBench({ quick }) },
   kafka: { heading: KAFKA_HEADING, run: (quick) => kafkaBench({ quick }) },
   s3: { heading: S3_HEADING, run: (quick) => s3Bench({ quick }) },
+  postgres: { heading: POSTGRES_HEADING, run: (quick) => postgresBench({ quick }) },
+  'postgres-format': { heading: POSTGRES_FORMAT_HEADING, run: (quick) => postgresFormatBench({ quick }) },
 } satisfies Record<string, SectionBench>;
 type SectionName = keyof typeof SECTIONS;
 

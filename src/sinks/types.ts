@@ -68,6 +68,15 @@ export interface Sink<T = unknown> {
    */
   committed?(partition: string): number | undefined | Promise<number | undefined>;
   /**
+   * `true` when `committed()` is updated **atomically with the writes**: the ledger row of a batch is
+   * committed in the same transaction as its records (a SQL sink's ledger table), so the ledger never
+   * claims a batch whose records are missing and never misses one whose records are there. With a
+   * replayable source the pipeline is then exactly-once without a durable checkpoint store — the
+   * runtime skips records at or below the ledger and writes each partition's batches one at a time —
+   * and `guarantee` says `'exactly-once'`. Leave it unset unless both hold. @default false
+   */
+  readonly atomicLedger?: boolean;
+  /**
    * The watermark closed an event-time partition and every record in it is committed (the
    * `partition-complete` event). Optional; a lake sink writes its `_SUCCESS` marker here. Calls are
    * made one at a time, in the order partitions complete, and awaited before `close()`; a failure is

@@ -67,3 +67,8 @@ ${body}`;
     );
   });
 }
+
+/** Runs `body` like {@link runWithoutPackages}, with the packages named in `peers` unresolvable. */
+export function runWithoutPeers(peers: readonly string[], body: string): Promise<PeerlessRun> {
+  return runWithoutPackages(peers.map((p) => p.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|'), body);
+}

@@ -371,9 +371,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
   }
 
   #guarantee(): Guarantee {
-    const { source, checkpoint } = this.#parts.settings;
+    const { source, checkpoint, sink } = this.#parts.settings;
     if (!source.replayable) return 'best-effort';
-    return checkpoint?.durable === true ? 'exactly-once' : 'at-least-once';
+    // A sink whose ledger commits with its rows (`atomicLedger`) is exactly-once on its own.
+    const ledger = sink.atomicLedger === true && typeof sink.committed === 'function';
+    return checkpoint?.durable === true || ledger ? 'exactly-once' : 'at-least-once';
   }
 
   /** Batches not written, then what lanes hold, then what a halt left behind. */
