@@ -27,6 +27,7 @@ import type {
   SourceRejection,
 } from '../sources/types.js';
 import { applyTransforms, type TransformedBatch } from '../transforms/apply.js';
+import { transformWarnings } from '../transforms/privacy.js';
 import type { Transform } from '../transforms/types.js';
 import { type AdaptiveController, isAdaptive, type WindowChange } from '../triggers/adaptive.js';
 import type { Trigger } from '../triggers/types.js';
@@ -1839,6 +1840,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     return applyTransforms(this.#transforms, entry.batch, rejected, {
       pipeline: this.name,
       at: this.#clock.now(),
+      sink: this.#sink,
+      logger: this.#logger,
     });
   }
 
@@ -2013,6 +2016,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       latency: this.#latency.snapshot(),
       eventTime: this.#eventTimeMetrics(now),
       committed: this.#committed(),
+      transforms: { warnings: transformWarnings(this.#transforms) },
     };
   }
 

@@ -17,7 +17,7 @@ export {
   redact,
   type TextAction,
 } from './redact.js';
-export type { Rejection, Transform, TransformInput, TransformOutput } from './types.js';
+export type { Rejection, Transform, TransformInput, TransformOutput, TransformWarning } from './types.js';
 export {
   type SchemaIssue,
   type SchemaLike,
