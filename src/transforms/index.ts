@@ -1,5 +1,5 @@
 export { filter, map } from './basic.js';
-export { requireConsent } from './consent.js';
+export { type RequireConsentOptions, requireConsent } from './consent.js';
 export {
   type DedupeKey,
   type DedupeOptions,
@@ -13,6 +13,8 @@ export {
   type MaskAction,
   type RedactAction,
   type RedactOptions,
+  type RedactPath,
+  type RedactRules,
   type ReplaceAction,
   redact,
   type TextAction,
