@@ -33,7 +33,9 @@ export function requireConsent<T>(
     );
   }
   if (typeof options !== 'object' || options === null) {
-    throw invalidOptions(`requireConsent(predicate, options): options must be an object; got ${show(options)}`);
+    throw invalidOptions(
+      `requireConsent(predicate, options): options must be an object; got ${show(options)}`,
+    );
   }
   for (const key of Object.keys(options)) {
     if (key !== 'deadLetterValue') {

@@ -2,8 +2,8 @@ import { invalidOptions } from '../core/errors.js';
 import { parseCount, show } from '../core/units.js';
 import { DETECTORS, type Detector, replaceDetected } from './detect.js';
 import { Hmac } from './hmac.js';
-import { errorMessage, Sorter } from './sort.js';
 import { scanStrings } from './privacy.js';
+import { errorMessage, Sorter } from './sort.js';
 import type { Transform, TransformWarning } from './types.js';
 
 /** Keep the last `keepLast` characters and replace the others with `char`. */

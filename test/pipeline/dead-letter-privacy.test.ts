@@ -119,7 +119,9 @@ describe('dead letters follow the privacy rules', () => {
   it("the opt-outs: deadLetterValue 'kept' and 'raw' keep the value as the source gave it", async () => {
     const { raw, letters } = await run({ consent: 'kept', redact: 'raw' });
     expect(raw).toMatch(/bob@shop\.io/);
-    expect(letters.find((l) => l.reason === 'consent_missing')!.value).toMatchObject({ email: 'bob@shop.io' });
+    expect(letters.find((l) => l.reason === 'consent_missing')!.value).toMatchObject({
+      email: 'bob@shop.io',
+    });
     // Consent kept, redaction on: the consent letter's value is redacted like the others.
     const { letters: redacted } = await run({ consent: 'kept' });
     const value = redacted.find((l) => l.reason === 'consent_missing')!.value as Record<string, unknown>;
@@ -129,7 +131,9 @@ describe('dead letters follow the privacy rules', () => {
 });
 
 describe('redact rules that cannot silently miss', () => {
-  const lines = Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i, note: `mail me: u${i}@shop.io` }));
+  const lines = Array.from({ length: 30 }, (_, i) =>
+    JSON.stringify({ id: i, note: `mail me: u${i}@shop.io` }),
+  );
 
   async function runWith(rules: Parameters<typeof redact>[0], options: Parameters<typeof redact>[1]) {
     const path = join(dir, 'notes.jsonl');
@@ -156,7 +160,10 @@ describe('redact rules that cannot silently miss', () => {
   }
 
   it('a typo in a path is reported once, through the logger and metrics(), after warnUnmatchedAfter records', async () => {
-    const { warnings, metrics, sink } = await runWith({ notes: { detect: ['email'] } }, { warnUnmatchedAfter: 10 });
+    const { warnings, metrics, sink } = await runWith(
+      { notes: { detect: ['email'] } },
+      { warnUnmatchedAfter: 10 },
+    );
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.msg).toContain("rule 'notes' matched none of the first 14 records");
     expect(metrics.transforms.warnings).toEqual([
