@@ -18,7 +18,7 @@ async function redactAll(texts: string[]): Promise<string[]> {
 /** Positives are found whole, inside a sentence: nothing of the number or address is left. */
 async function found(items: string[], sentence: (x: string) => string) {
   const after = await redactAll(items.map(sentence));
-  const missed = items.filter((item, k) => after[k] !== sentence('[redacted]'));
+  const missed = items.filter((_, k) => after[k] !== sentence('[redacted]'));
   return { total: items.length, found: items.length - missed.length, missed };
 }
 
