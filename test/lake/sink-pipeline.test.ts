@@ -5,7 +5,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fileCheckpoint } from '../../src/checkpoint/file.js';
 import type { Batch } from '../../src/core/batch.js';
-import { MicrobatchError } from '../../src/core/errors.js';
 import { parquetLakeSink } from '../../src/lake/sink.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import type { PartitionComplete, Sink, WriteOptions } from '../../src/sinks/types.js';
