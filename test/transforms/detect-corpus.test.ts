@@ -32,6 +32,12 @@ describe('detect: the corpus (docs/transforms.md, "What detect finds")', () => {
     expect(Object.values(PHONES).flat().length).toBeGreaterThanOrEqual(50);
     expect(EMAILS.length).toBeGreaterThanOrEqual(30);
     expect(Object.values(NEGATIVES).flat().length).toBeGreaterThanOrEqual(50);
+    // The sizes docs/transforms.md states.
+    expect([
+      Object.values(PHONES).flat().length,
+      EMAILS.length,
+      Object.values(NEGATIVES).flat().length,
+    ]).toEqual([53, 34, 50]);
   });
 
   it('phone numbers: every country convention found whole', async () => {
