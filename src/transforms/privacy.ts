@@ -1,5 +1,6 @@
 import type { DeadLetter } from '../core/batch.js';
 import { replaceDetected } from './detect.js';
+import { errorMessage } from './sort.js';
 import type { Transform, TransformWarning } from './types.js';
 
 /**
@@ -19,7 +20,16 @@ export function scrubDeadLetters(
   if (scrubbers === undefined || letters.length === 0) return letters;
   return letters.map((letter) => {
     let out = letter;
-    for (const scrub of scrubbers!) out = scrub(out);
+    try {
+      for (const scrub of scrubbers!) out = scrub(out);
+    } catch (error) {
+      // Fail closed: a value that cannot be scrubbed (a throwing getter or Proxy) is not kept.
+      return {
+        ...letter,
+        value: undefined,
+        details: { scrubFailed: errorMessage(error), valueWithheld: true },
+      };
+    }
     return out;
   });
 }
@@ -28,6 +38,7 @@ export function scrubDeadLetters(
 const MAX_DEPTH = 8;
 const REDACTED = '[redacted]';
 const ALL = { email: true, phone: true } as const;
+const utf8 = new TextDecoder('utf-8', { fatal: false });
 
 /**
  * `value` with every e-mail address and phone number inside its strings replaced by `[redacted]`,
@@ -36,6 +47,14 @@ const ALL = { email: true, phone: true } as const;
  */
 export function scanStrings(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return replaceDetected(value, ALL, () => REDACTED);
+  if (value instanceof Uint8Array) {
+    // Raw bytes a source could not decode (a Kafka message that is not JSON): scanned as UTF-8
+    // text; when something is found, the letter keeps the redacted text's bytes (any invalid
+    // sequence then becomes U+FFFD), else the bytes as they were.
+    const text = utf8.decode(value);
+    const redacted = replaceDetected(text, ALL, () => REDACTED);
+    return redacted === text ? value : new Uint8Array(Buffer.from(redacted, 'utf8'));
+  }
   if (typeof value !== 'object' || value === null || depth >= MAX_DEPTH) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;

@@ -283,7 +283,8 @@ export function redact<T = unknown>(rules: RedactRules<T>, options: RedactOption
     scrubDeadLetter(letter) {
       if (deadLetterValue === 'raw') return letter;
       let value: unknown;
-      if (typeof letter.value === 'string') value = scanStrings(letter.value);
+      if (typeof letter.value === 'string' || letter.value instanceof Uint8Array)
+        value = scanStrings(letter.value);
       else {
         try {
           value = scrub(letter.value);

@@ -88,3 +88,28 @@ describe('applyTransforms: the sink screen', () => {
     expect(logged[0]).toContain("rule 'typo' matched none of the first 2 records");
   });
 });
+
+describe('applyTransforms: dead-letter scrubbing fails closed', () => {
+  it('a value whose scrubbing throws (a hostile Proxy) is withheld, never kept raw', async () => {
+    const hostile = new Proxy(
+      { email: 'a@b.io' },
+      {
+        ownKeys() {
+          throw new Error('no keys for you');
+        },
+      },
+    );
+    const reject: Parameters<typeof applyTransforms>[0][number] = {
+      name: 'reject-all',
+      apply: ({ records }) => ({
+        records: [],
+        from: [],
+        rejected: records.map((_, index) => ({ index, reason: 'x' })),
+      }),
+    };
+    const t = redact({ email: 'drop' });
+    const out = await applyTransforms([reject, t], batch([hostile]), [], { pipeline: 'x', at: 0 });
+    expect(out.deadLetters).toHaveLength(1);
+    expect(out.deadLetters[0]!.value === hostile).toBe(false);
+  });
+});

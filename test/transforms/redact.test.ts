@@ -374,6 +374,11 @@ describe('redact: strict, warnings and dead letters', () => {
       t.scrubDeadLetter!(letter(7, { error: 'Unexpected token in "a@b.io"', list: ['+33 6 12 34 56 78'] }))
         .details,
     ).toEqual({ error: 'Unexpected token in "[redacted]"', list: ['[redacted]'] });
+    // Raw bytes a source could not decode (a Kafka message): scanned as UTF-8.
+    const bytes = t.scrubDeadLetter!(letter(Buffer.from('not json: a@b.io'))).value as Uint8Array;
+    expect(Buffer.from(bytes).toString('utf8')).toBe('not json: [redacted]');
+    const clean = Buffer.from([0xff, 0x00, 0x41]);
+    expect(t.scrubDeadLetter!(letter(clean)).value).toBe(clean);
     const same = letter({ other: 1 }, { error: 'plain' });
     expect(t.scrubDeadLetter!(same)).toBe(same);
     const raw = redact({ email: 'hash' }, { secret, deadLetterValue: 'raw' });
