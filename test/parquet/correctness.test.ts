@@ -7,7 +7,7 @@ import { parquetMetadata } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CREATED_BY } from '../../src/core/version.js';
-import { findUnencodable } from '../../src/parquet/check.js';
+import { findUnencodable, screenRecords } from '../../src/parquet/check.js';
 import { encodeParquet } from '../../src/parquet/encode.js';
 import type { ParquetColumnInput } from '../../src/parquet/schema.js';
 import { parquetSchema } from '../../src/parquet/schema.js';
@@ -121,7 +121,27 @@ const SCHEMA = parquetSchema(
   }),
 ).columns;
 
+const FLAT = SCHEMA.filter((c) => c.type !== 'struct' && c.type !== 'list');
+
 describe('the sink screen and the encoder agree', () => {
+  test.prop(
+    [
+      fc.constantFrom(SCHEMA, FLAT),
+      fc.array(fc.oneof(fc.record(Object.fromEntries(SCHEMA.map((c) => [c.name, anyValue]))), anyValue), {
+        maxLength: 6,
+      }),
+    ],
+    { numRuns: 300 },
+  )(
+    'screenRecords (the generated flat loop or the generic walk) refuses exactly the unencodable records',
+    (columns, records) => {
+      const refused = records.flatMap((r, index) =>
+        findUnencodable(r, columns) === undefined ? [] : [index],
+      );
+      expect((screenRecords(records, columns) ?? []).map((r) => r.index)).toEqual(refused);
+    },
+  );
+
   test.prop(
     [
       fc.array(fc.record(Object.fromEntries(SCHEMA.map((c) => [c.name, anyValue]))), {
