@@ -397,20 +397,25 @@ function compileNode(node: PathNode, mode: Mode): Step {
   const children = node.fields === undefined ? [] : [...node.fields.values()];
   const steps = children.map((child) => compileNode(child, mode));
   const each = node.each === undefined ? undefined : compileNode(node.each, mode);
-  const strict = mode.strict;
+  const { strict, lenient } = mode;
   const absent = (why: string, child: PathNode = node) => new Absent(firstRuleUnder(child), why);
+  // A value of another shape than the path expects (a string where 'user.email' expects an object):
+  // strict rejects the record; a dead letter (lenient) keeps nothing of it, since what the rule
+  // protects may be inside; otherwise the record passes as it is.
+  const misshapen = (value: unknown, why: () => string) => {
+    if (strict) throw absent(why());
+    return lenient ? REDACTED : value;
+  };
   return (value) => {
     if (typeof value !== 'object' || value === null) {
-      if (strict && value !== null && value !== undefined) {
-        throw absent(`expected ${each === undefined ? 'an object' : 'an array'}, got ${kindOf(value)}`);
-      }
-      return value;
+      if (value === null || value === undefined) return value;
+      return misshapen(
+        value,
+        () => `expected ${each === undefined ? 'an object' : 'an array'}, got ${kindOf(value)}`,
+      );
     }
     if (Array.isArray(value)) {
-      if (each === undefined) {
-        if (strict) throw absent('expected an object, got an array');
-        return value;
-      }
+      if (each === undefined) return misshapen(value, () => 'expected an object, got an array');
       let copy: unknown[] | undefined;
       for (let i = 0; i < value.length; i++) {
         const before = value[i];
@@ -419,10 +424,8 @@ function compileNode(node: PathNode, mode: Mode): Step {
       }
       return copy ?? value;
     }
-    if (each !== undefined && keys.length === 0) {
-      if (strict) throw absent('expected an array, got an object');
-      return value;
-    }
+    if (each !== undefined && keys.length === 0)
+      return misshapen(value, () => 'expected an array, got an object');
     let copy: Record<string, unknown> | undefined;
     for (let f = 0; f < keys.length; f++) {
       const key = keys[f]!;

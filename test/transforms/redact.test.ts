@@ -367,6 +367,15 @@ describe('redact: strict, warnings and dead letters', () => {
       user: { phone: '********78' },
     });
     expect(t.scrubDeadLetter!(letter({ email: { deep: 'a@b.io' } })).value).toEqual({ email: '[redacted]' });
+    // A value of another shape than the path expects keeps nothing (the protected field may be inside).
+    expect(t.scrubDeadLetter!(letter({ user: 'call 0612345678' })).value).toEqual({ user: '[redacted]' });
+    expect(t.scrubDeadLetter!(letter({ user: [{ phone: '0612345678' }] })).value).toEqual({
+      user: '[redacted]',
+    });
+    expect(t.scrubDeadLetter!(letter({ user: null, email: undefined })).value).toEqual({
+      user: null,
+      email: undefined,
+    });
     expect(t.scrubDeadLetter!(letter('{"email":"a@b.io", tel 0612345678')).value).toBe(
       '{"email":"[redacted]", tel [redacted]',
     );
