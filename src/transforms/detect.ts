@@ -56,7 +56,14 @@ const isAlnum = (c: number) => isAlpha(c) || isDigit(c);
  * not letters here, which keeps the backward scan simple and only costs the rarest addresses.
  */
 const WORD = /[\p{L}\p{N}\p{M}]/u;
-const isWide = (c: number) => c >= 0x80 && (c < 0xd800 || c > 0xdfff) && WORD.test(String.fromCharCode(c));
+/** The answer per BMP code unit, filled on first use (0 unknown, 1 a letter, 2 not): one lookup after that. */
+const WIDE = new Uint8Array(0x10000);
+const isWide = (c: number) => {
+  if (c < 0x80 || (c >= 0xd800 && c <= 0xdfff)) return false;
+  let known = WIDE[c]!;
+  if (known === 0) WIDE[c] = known = WORD.test(String.fromCharCode(c)) ? 1 : 2;
+  return known === 1;
+};
 
 // RFC 5322 atext: letters, digits and ! # $ % & ' * + - / = ? ^ _ ` { | } ~, plus the dots between
 // atoms (quoted local parts are not found). Non-ASCII letters as RFC 6531 allows.

@@ -68,10 +68,13 @@ describe('detect: the corpus (docs/transforms.md, "What detect finds")', () => {
     const letters = 'ö'.repeat(5_000_000);
     const atext = "a!#$%&'*+/=?^_`{|}~".repeat(250_000);
     const separators = '1\u00a0\u2013'.repeat(1_000_000);
-    const [a, b, c] = await redactAll([letters, atext, separators]);
+    // Dense '@' among Unicode letters: each '@' scans at most 64 characters back and 253 ahead.
+    const ats = `${'ö'.repeat(60)}@`.repeat(160_000);
+    const [a, b, c, d] = await redactAll([letters, atext, separators, ats]);
     expect(a).toBe(letters);
     expect(b).toBe(atext);
     expect(c).toBe(separators);
+    expect(d).toBe(ats);
   });
 });
 
