@@ -12,7 +12,13 @@ import { encodeParquet } from '../../src/parquet/encode.js';
 import { parquetSchema } from '../../src/parquet/schema.js';
 import { median } from '../lib/stats.js';
 
-const Row = z.object({ sku: z.string(), price: z.number(), qty: z.int32(), inStock: z.boolean(), at: z.date() });
+const Row = z.object({
+  sku: z.string(),
+  price: z.number(),
+  qty: z.int32(),
+  inStock: z.boolean(),
+  at: z.date(),
+});
 const columns = parquetSchema(Row).columns;
 const n = Number(process.argv[2] ?? 1_000_000);
 const base = Date.UTC(2026, 10, 25);
@@ -44,5 +50,12 @@ for (let round = 0; round < 5; round++) {
 const s = median(screen);
 const e = median(encode);
 console.log(
-  JSON.stringify({ records: n, screenMs: s, encodeMs: e, screenShare: `${((100 * s) / (s + e)).toFixed(1)}%`, screen, encode }),
+  JSON.stringify({
+    records: n,
+    screenMs: s,
+    encodeMs: e,
+    screenShare: `${((100 * s) / (s + e)).toFixed(1)}%`,
+    screen,
+    encode,
+  }),
 );

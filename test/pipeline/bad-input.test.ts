@@ -96,7 +96,7 @@ describe('bad input through a real pipeline', () => {
     // The original value (after the pipeline's redact rules: dead letters follow them) and its
     // cursor, with the issue naming the field.
     expect(report.deadLetters![0]).toMatchObject({
-      value: { ...bad[0], note: 'seller <email>' },
+      value: { ...(bad[0] as object), note: 'seller <email>' },
       cursor: { partition: '0', offset: 1 },
       details: { issues: [{ path: ['price'], code: 'invalid_type', expected: 'number' }] },
     });
