@@ -31,6 +31,8 @@ export type RejectReason =
   | 'schema_error'
   | 'invalid_key'
   | 'unredactable'
+  | 'unencodable'
+  | 'unknown_field'
   | (string & {});
 
 /** A record position: the lane (partition) and a strictly increasing offset within it. */

@@ -1,4 +1,5 @@
 import { invalidOptions } from '../core/errors.js';
+import { parseTime } from '../core/time.js';
 import { show } from '../core/units.js';
 
 /** The size of an event-time partition. */
@@ -64,24 +65,12 @@ export function bucketOf(time: number | Date | string, unit: BucketUnit = 'hour'
   }
 }
 
-/** An ISO date-time without a zone (`2026-11-25T14:00:00`), which `Date.parse` reads as local time. */
-const ZONELESS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
-
 /**
  * An event time as ms since the epoch, or `undefined` when it is not usable: a finite number (ms), a
- * valid `Date`, or a string `Date.parse` understands (ISO 8601). A date-time without a zone is read as
- * UTC, not as the machine's local time: the partition a record lands in must not depend on where the
- * pipeline runs.
+ * valid `Date`, or a date-time string, read by the one rule of `parseTime` (`src/core/time.ts`): a
+ * date-time without a zone is UTC, not the machine's local time — the partition a record lands in
+ * must not depend on where the pipeline runs — and times beyond ±8.64e15 ms are not usable.
  */
 export function toEventTime(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (value instanceof Date) {
-    const ms = value.getTime();
-    return Number.isFinite(ms) ? ms : undefined;
-  }
-  if (typeof value === 'string' && value.length <= 64) {
-    const ms = Date.parse(ZONELESS.test(value) ? `${value}Z` : value);
-    return Number.isFinite(ms) ? ms : undefined;
-  }
-  return undefined;
+  return parseTime(value);
 }

@@ -2,6 +2,7 @@ import type { Batch } from '../core/batch.js';
 import { invalidOptions, MicrobatchError } from '../core/errors.js';
 import { show } from '../core/units.js';
 import { BUCKET_UNITS, type Bucket, type BucketUnit, bucketOf } from '../event-time/buckets.js';
+import { screenRecords } from '../parquet/check.js';
 import {
   type EncodeParquetOptions,
   encodeColumns,
@@ -160,6 +161,9 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
       }
       return storage.open?.();
     },
+    // A value the encoder cannot store (a timestamp out of range, a uint64 above int64, a misfit)
+    // becomes a dead letter (`unencodable`, with the column) instead of failing the whole pipeline.
+    screen: (batch) => screenRecords(batch.records, columns),
     async write(batch, { signal }) {
       const files: { path: string; bytes: Uint8Array }[] = [];
       for (const [path, indices] of group(batch)) {

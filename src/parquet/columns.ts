@@ -1,7 +1,7 @@
 import type * as Arrow from 'apache-arrow';
 import { MicrobatchError } from '../core/errors.js';
+import { MAX_TIME_MS, parseTime } from '../core/time.js';
 import { show } from '../core/units.js';
-import { toEventTime } from '../event-time/buckets.js';
 import type { ParquetColumn } from './schema.js';
 
 // Column builders: JS values → Arrow `Data`, built directly into typed arrays (REFERENCE.md §6:
@@ -24,6 +24,9 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 const encoder = new TextEncoder();
+
+/** What a timestamp column takes, for messages. */
+export const TIME_EXPECTED = `a Date, an ISO 8601 string or ms since the epoch within ±${MAX_TIME_MS} ms`;
 
 /** The Arrow type of a column. */
 export function arrowType(A: ArrowModule, column: ParquetColumn): Arrow.DataType {
@@ -111,7 +114,10 @@ export function buildColumn(
         const v = values[i];
         let ms: number | undefined;
         if (isTime) {
-          ms = typeof v === 'number' ? (Number.isFinite(v) ? Math.floor(v) : undefined) : toEventTime(v);
+          // One rule for every input (src/core/time.ts): within ±8.64e15 ms, zoneless strings are
+          // UTC; fractional ms are floored. Never a value that wraps or that readers cannot convert.
+          const time = parseTime(v);
+          ms = time === undefined ? undefined : Math.floor(time);
         } else if (typeof v === 'number') {
           ms = Number.isSafeInteger(v) ? v : undefined;
         } else if (typeof v === 'bigint') {
@@ -123,15 +129,7 @@ export function buildColumn(
         if (ms !== undefined) {
           setInt64(words, i, ms);
         } else if (!isNothing(v, column, place, i, validity)) {
-          misfit(
-            column,
-            place,
-            i,
-            isTime
-              ? 'a Date, an ISO 8601 string or ms since the epoch'
-              : 'a safe integer or a bigint in int64 range',
-            v,
-          );
+          misfit(column, place, i, isTime ? TIME_EXPECTED : 'a safe integer or a bigint in int64 range', v);
         }
       }
       return A.makeData({ type: type as Arrow.Int64, length: n, ...validity.parts(), data });
@@ -518,8 +516,10 @@ class Int64Builder extends FixedWidthBuilder<BigInt64Array> {
       ms = v.getTime();
       if (Number.isNaN(ms)) return false; // an invalid Date: the checked path names it
     } else if (typeof v === 'number' && Number.isSafeInteger(v)) {
+      // A timestamp past the range of a Date: the checked path names it.
+      if (this.isTime && (v > MAX_TIME_MS || v < -MAX_TIME_MS)) return false;
       ms = v;
-    } else if (this.isTime && typeof v === 'number' && Number.isFinite(v)) {
+    } else if (this.isTime && typeof v === 'number' && v <= MAX_TIME_MS && v >= -MAX_TIME_MS) {
       ms = Math.floor(v);
     } else if (v === null || v === undefined) {
       this.values[i] = 0n;

@@ -2,6 +2,7 @@ import type * as ParquetWasm from 'parquet-wasm';
 import { invalidOptions, MicrobatchError } from '../core/errors.js';
 import { loadPeer } from '../core/peers.js';
 import { parseCount, show } from '../core/units.js';
+import { CREATED_BY } from '../core/version.js';
 import { type ArrowModule, arrowField, buildColumn, buildFlatColumns, isFlat } from './columns.js';
 import { type ArrowMessageModule, loadArrowMessage, streamOf } from './ipc.js';
 import { type ParquetColumn, type ParquetColumnInput, type ParquetSchema, parquetSchema } from './schema.js';
@@ -109,7 +110,64 @@ export async function encodeColumns(
     schema = new A.Schema(columns.map((c) => arrowField(A, c)));
     arrowSchemas.set(columns, schema);
   }
-  return writeIpc(P, streamOf(M, schema, data, records.length), options, highCardinality(columns, records));
+  const empty = emptyLeaves(columns, records, options.rowGroupSize);
+  return writeIpc(
+    P,
+    streamOf(M, schema, data, records.length),
+    options,
+    [...new Set([...highCardinality(columns, records), ...empty.topLevel])],
+    empty.nested && options.compression === 'lz4',
+  );
+}
+
+/**
+ * Leaf columns with no value at all in some row group. parquet-rs writes such a column chunk with a
+ * dictionary page of zero bytes; LZ4_RAW turns it into a one-byte block that hyparquet-compressors
+ * refuses (`lz4 offset out of range 0`), failing the whole file. An empty dictionary is useless
+ * anyway, so a top-level column gets none; a nested leaf cannot be addressed by parquet-wasm's
+ * per-column setting (it takes one path segment), so with lz4 the file then has no dictionaries.
+ * Cheap: each row group is scanned only until every leaf has shown a value (usually row one).
+ */
+export function emptyLeaves(
+  columns: readonly ParquetColumn[],
+  records: readonly unknown[],
+  rowGroupSize: number,
+): { topLevel: string[]; nested: boolean } {
+  const topLevel: string[] = [];
+  let nested = false;
+  for (const column of columns) {
+    const leaves = countLeaves(column);
+    for (let from = 0; from < records.length || from === 0; from += rowGroupSize) {
+      const to = Math.min(records.length, from + rowGroupSize);
+      const found = new Set<ParquetColumn>();
+      for (let i = from; i < to && found.size < leaves; i++) {
+        markLeaves(column, (records[i] as Record<string, unknown>)[column.name], found);
+      }
+      if (found.size < leaves) {
+        if (column.type === 'struct' || column.type === 'list') nested = true;
+        else topLevel.push(column.name);
+        break;
+      }
+      if (records.length === 0) break;
+    }
+  }
+  return { topLevel, nested };
+}
+
+function countLeaves(column: ParquetColumn): number {
+  if (column.type === 'struct') return column.fields!.reduce((n, f) => n + countLeaves(f), 0);
+  if (column.type === 'list') return countLeaves(column.items!);
+  return 1;
+}
+
+/** Adds to `found` every leaf column of `column` that has a value in `v`. */
+function markLeaves(column: ParquetColumn, v: unknown, found: Set<ParquetColumn>): void {
+  if (v === null || v === undefined) return;
+  if (column.type === 'struct') {
+    for (const field of column.fields!) markLeaves(field, (v as Record<string, unknown>)[field.name], found);
+  } else if (column.type === 'list') {
+    for (const item of v as unknown[]) markLeaves(column.items!, item, found);
+  } else found.add(column);
 }
 
 /**
@@ -223,6 +281,7 @@ export function writeIpc(
   ipc: Uint8Array,
   options: ResolvedEncodeOptions,
   noDictionary: readonly string[] = [],
+  noDictionaries = false,
 ): Uint8Array {
   // parquet-rs' defaults besides the codec: data page v1 (v2 wrote 17% larger files and not every
   // engine reads it), page statistics (12–15% of the write, but readers skip pages with them), 1 MB
@@ -230,7 +289,8 @@ export function writeIpc(
   let builder = new P.WriterPropertiesBuilder()
     .setCompression(P.Compression[CODECS[options.compression]])
     .setMaxRowGroupSize(options.rowGroupSize)
-    .setCreatedBy('microbatch');
+    .setCreatedBy(CREATED_BY);
+  if (noDictionaries) builder = builder.setDictionaryEnabled(false);
   for (const column of noDictionary) builder = builder.setColumnDictionaryEnabled(column, false);
   const properties = builder.build();
   try {

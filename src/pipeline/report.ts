@@ -1,5 +1,6 @@
 import type { DeadLetter, FlushReason, RejectReason } from '../core/batch.js';
 import type { ErrorCode } from '../core/errors.js';
+import type { TransformWarning } from '../transforms/types.js';
 
 /** Where a pipeline is in its life. */
 export type PipelineStatus =
@@ -134,6 +135,8 @@ export interface PipelineMetrics {
   /** Event-time state, with `.eventTime()`. */
   eventTime: EventTimeMetrics | undefined;
   committed: Record<string, number>;
+  /** What the transforms reported, e.g. a `redact` rule whose path no record had (each also logged once). */
+  transforms: { warnings: TransformWarning[] };
 }
 
 /** Latency quantiles in ms. */

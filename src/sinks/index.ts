@@ -3,4 +3,11 @@ export { type JsonLinesDeadLetterOptions, jsonLinesDeadLetter } from './dead-let
 export { type MemoryDeadLetterSink, memoryDeadLetter } from './dead-letter-memory.js';
 export { type JsonLinesSinkOptions, jsonLinesSink } from './json-lines.js';
 export { type MemorySink, memorySink } from './memory.js';
-export type { PartitionComplete, Sink, SinkContext, WriteOptions, WriteResult } from './types.js';
+export type {
+  PartitionComplete,
+  Sink,
+  SinkContext,
+  SinkRejection,
+  WriteOptions,
+  WriteResult,
+} from './types.js';

@@ -1,4 +1,4 @@
-import type { Batch } from '../core/batch.js';
+import type { Batch, RejectReason } from '../core/batch.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Bucket, BucketUnit } from '../event-time/buckets.js';
@@ -18,6 +18,18 @@ export interface WriteResult {
    * a warehouse's load). Reserved for adaptive flushing; the time and volume triggers ignore it.
    */
   backpressure?: number;
+}
+
+/**
+ * A record a sink cannot write, found by {@link Sink.screen} before the batch is written: it becomes
+ * a dead letter with this reason and details (e.g. `unencodable`, `{ column: 'at', … }`).
+ */
+export interface SinkRejection {
+  /** The record's index in the batch given to `screen`. */
+  index: number;
+  reason: RejectReason;
+  /** Why, for the dead-letter envelope. Never put the record's values here: letters keep `value` only. */
+  details?: unknown;
 }
 
 /** What a sink gets when the pipeline opens it. */
@@ -59,6 +71,18 @@ export interface Sink<T = unknown> {
   readonly kind?: string;
   open?(context: SinkContext): void | Promise<void>;
   write(batch: Batch<T>, options: WriteOptions): void | WriteResult | Promise<void | WriteResult>;
+  /**
+   * Optional: the records of a batch this sink can never write (a value its format cannot hold),
+   * found before anything is written, so that one bad value costs one dead letter rather than a
+   * fatal write error for the whole pipeline. Called after the transforms, before the dead letters
+   * are written; each rejection becomes a dead letter (written before the batch, like every dead
+   * letter, and counted as dead-lettered), and `write` gets the batch without them. Must be
+   * deterministic and free of side effects: a replay after a crash screens the same records again.
+   * A screen that throws fails the pipeline (`MB_TRANSFORM_FAILED`).
+   */
+  screen?(
+    batch: Batch<T>,
+  ): readonly SinkRejection[] | undefined | Promise<readonly SinkRejection[] | undefined>;
   /**
    * The sink's ledger: the highest offset of `partition` it holds durably for this pipeline, or
    * `undefined` when it holds none. Optional; a sink that keeps one (a SQL sink's ledger table, file

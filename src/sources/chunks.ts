@@ -1,16 +1,11 @@
 import { MicrobatchError } from '../core/errors.js';
+import { parseTime } from '../core/time.js';
 import { show } from '../core/units.js';
 import type { Envelope, SourceChunk } from './types.js';
 
-/** Normalises an event time given as ms, a Date or an ISO string; `undefined` when unusable. */
+/** Normalises an event time given as ms, a Date or a date-time string (see `parseTime`); `undefined` when unusable. */
 export function toEventTime(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.getTime() : undefined;
-  if (typeof value === 'string') {
-    const ms = Date.parse(value);
-    return Number.isFinite(ms) ? ms : undefined;
-  }
-  return undefined;
+  return parseTime(value);
 }
 
 /**

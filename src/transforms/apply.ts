@@ -1,6 +1,9 @@
 import { type Batch, type DeadLetter, recordOffset, recordOffsets } from '../core/batch.js';
 import { describeError, MicrobatchError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Sink } from '../sinks/types.js';
 import type { SourceRejection } from '../sources/types.js';
+import { scrubDeadLetters } from './privacy.js';
 import type { Transform } from './types.js';
 
 /** A batch after its transforms, with what they took out of it. */
@@ -23,7 +26,14 @@ export async function applyTransforms(
   transforms: readonly Transform<unknown, unknown>[],
   batch: Batch<unknown>,
   sourceRejects: readonly SourceRejection[],
-  context: { pipeline: string; at: number },
+  context: {
+    pipeline: string;
+    at: number;
+    /** The pipeline's sink: its `screen`, when it has one, runs after the transforms. */
+    sink?: Sink<unknown>;
+    /** Where transform warnings (a redact rule that matched nothing) are reported, once each. */
+    logger?: Logger;
+  },
 ): Promise<TransformedBatch> {
   const letter = (reason: string, details: unknown, value: unknown, offset: number): DeadLetter => ({
     reason,
@@ -40,7 +50,9 @@ export async function applyTransforms(
   let origin: number[] | undefined;
   let duplicates = 0;
   let filtered = 0;
-  for (const transform of transforms) {
+  const sink = context.sink;
+  const steps = sink?.screen === undefined ? transforms : [...transforms, sinkScreen(sink, () => current)];
+  for (const transform of steps) {
     if (current.records.length === 0) break;
     let out: Awaited<ReturnType<typeof transform.apply>>;
     try {
@@ -93,7 +105,67 @@ export async function applyTransforms(
       ...(previous.headers && { headers: pick(previous.headers, from) }),
     };
   }
-  return { batch: current, deadLetters, duplicates, filtered };
+  if (context.logger !== undefined) reportWarnings(transforms, context.logger, context.pipeline);
+  // One place where every letter of the batch passes the pipeline's privacy rules.
+  return { batch: current, deadLetters: scrubDeadLetters(transforms, deadLetters), duplicates, filtered };
+}
+
+/**
+ * The sink's `screen` as a last transform: rejected records become dead letters through the same
+ * accounting as a transform's (every record kept or rejected, checked), kept ones go on in order.
+ */
+function sinkScreen(sink: Sink<unknown>, batch: () => Batch<unknown>): Transform<unknown, unknown> {
+  return {
+    name: `sink '${sink.kind ?? 'custom'}' screen`,
+    async apply({ records }) {
+      const rejected = (await sink.screen!(batch())) ?? [];
+      if (rejected.length === 0) return { records: records as unknown[] };
+      const out = new Set<number>();
+      for (const r of rejected) {
+        if (!Number.isInteger(r.index) || r.index < 0 || r.index >= records.length || out.has(r.index)) {
+          throw new Error(
+            `it rejected index ${String(r.index)}, which is not a record of the batch or was rejected twice`,
+          );
+        }
+        out.add(r.index);
+      }
+      const kept: unknown[] = [];
+      const from: number[] = [];
+      for (let i = 0; i < records.length; i++) {
+        if (out.has(i)) continue;
+        kept.push(records[i]);
+        from.push(i);
+      }
+      return {
+        records: kept,
+        from,
+        rejected: rejected.map((r) => ({ index: r.index, reason: r.reason, details: r.details })),
+      };
+    },
+  };
+}
+
+/** How many warnings of each transform were logged already: each is logged once. */
+const logged = new WeakMap<Transform<unknown, unknown>, number>();
+
+function reportWarnings(
+  transforms: readonly Transform<unknown, unknown>[],
+  logger: Logger,
+  pipeline: string,
+): void {
+  for (const t of transforms) {
+    const warnings = t.warnings?.();
+    if (warnings === undefined) continue;
+    const seen = logged.get(t) ?? 0;
+    for (let k = seen; k < warnings.length; k++) {
+      const w = warnings[k]!;
+      logger.warn(
+        { pipeline, transform: w.transform, rule: w.rule, records: w.records, code: w.code },
+        w.message,
+      );
+    }
+    if (warnings.length > seen) logged.set(t, warnings.length);
+  }
 }
 
 function pick<V>(values: V[], from: number[] | undefined): V[] {

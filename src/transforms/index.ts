@@ -1,5 +1,5 @@
 export { filter, map } from './basic.js';
-export { requireConsent } from './consent.js';
+export { type RequireConsentOptions, requireConsent } from './consent.js';
 export {
   type DedupeKey,
   type DedupeOptions,
@@ -13,11 +13,13 @@ export {
   type MaskAction,
   type RedactAction,
   type RedactOptions,
+  type RedactPath,
+  type RedactRules,
   type ReplaceAction,
   redact,
   type TextAction,
 } from './redact.js';
-export type { Rejection, Transform, TransformInput, TransformOutput } from './types.js';
+export type { Rejection, Transform, TransformInput, TransformOutput, TransformWarning } from './types.js';
 export {
   type SchemaIssue,
   type SchemaLike,

@@ -2,8 +2,9 @@ import { invalidOptions } from '../core/errors.js';
 import { parseCount, show } from '../core/units.js';
 import { DETECTORS, type Detector, replaceDetected } from './detect.js';
 import { Hmac } from './hmac.js';
+import { scanStrings } from './privacy.js';
 import { errorMessage, Sorter } from './sort.js';
-import type { Transform } from './types.js';
+import type { Transform, TransformWarning } from './types.js';
 
 /** Keep the last `keepLast` characters and replace the others with `char`. */
 export interface MaskAction {
@@ -41,8 +42,70 @@ export interface DetectAction {
  */
 export type RedactAction = 'drop' | 'hash' | MaskAction | ReplaceAction | DetectAction;
 
+/** Values a path does not go into: a rule names them whole. */
+type PathLeaf =
+  | string
+  | number
+  | boolean
+  | bigint
+  | symbol
+  | null
+  | undefined
+  | Date
+  | RegExp
+  | ArrayBufferView
+  | ArrayBuffer
+  | ((...args: never[]) => unknown);
+/** Path depth limit: keeps the type finite for recursive record types. */
+type Deeper = [never, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+/** What may follow a key whose value is `V`: `[]` into an array, `.key` into an object. */
+type PathTail<V, D extends number> = [D] extends [never]
+  ? never
+  : V extends PathLeaf
+    ? never
+    : V extends readonly (infer E)[]
+      ? '[]' | `[]${PathTail<NonNullable<E>, Deeper[D]>}`
+      : V extends object
+        ? `.${PathsOf<V, Deeper[D]>}`
+        : never;
+type PathsOf<T, D extends number> = [D] extends [never]
+  ? never
+  : { [K in keyof T & string]-?: K | `${K}${PathTail<NonNullable<T[K]>, D>}` }[keyof T & string];
+
+/**
+ * The field paths of a record type `T` as {@link redact} writes them: `'email'`, `'user.email'`,
+ * `'contacts[].email'`, `'tags[]'` (up to 9 levels deep). Any string when `T` is unknown.
+ */
+export type RedactPath<T> = unknown extends T ? string : PathsOf<T, 9>;
+
+/** {@link redact}'s rules: an action by field path; with a record type, only its paths compile. */
+export type RedactRules<T> = { readonly [P in RedactPath<T>]?: RedactAction };
+
 /** Options of {@link redact}. */
 export interface RedactOptions {
+  /**
+   * Reject a record in which a rule's path is absent (a key missing where the record has an
+   * object, a scalar where the path goes deeper) as `unknown_field`, with the rule in the details,
+   * instead of passing it on untouched. A value that is `null` along the path is not absent.
+   * @default false
+   */
+  strict?: boolean;
+  /**
+   * After this many records, each rule whose path was in none of them is reported once: a warning
+   * through the pipeline's logger and in `metrics().transforms.warnings` (a typo such as `notes`
+   * for `note` otherwise lets the data through silently). `false` turns the check off.
+   * @default 1_000 (records)
+   */
+  warnUnmatchedAfter?: number | false;
+  /**
+   * How the value of a dead letter of this pipeline is stored. `'redacted'`: these rules are applied
+   * to it, best effort (a value a rule cannot redact becomes `'[redacted]'`), and a value that is
+   * raw text (a malformed record) has its e-mail addresses and phone numbers replaced by
+   * `'[redacted]'`, as have strings in the letter's details. `'raw'`: letters keep the value as the
+   * source gave it — only for a dead-letter store as protected as the source.
+   * @default 'redacted'
+   */
+  deadLetterValue?: 'redacted' | 'raw';
   /**
    * The HMAC key, at least 16 bytes (a string is taken as UTF-8). Required when a rule hashes.
    * Keep it secret and stable: the same value under the same key gives the same hash, so hashed
@@ -100,10 +163,7 @@ interface PathNode {
  * (the result is a string); `null` and `undefined` stay as they are. `detect` looks inside strings,
  * and numbers as their text (a phone number stored as a number).
  */
-export function redact<T>(
-  rules: Readonly<Record<string, RedactAction>>,
-  options: RedactOptions = {},
-): Transform<T, T> {
+export function redact<T = unknown>(rules: RedactRules<T>, options: RedactOptions = {}): Transform<T, T> {
   if (typeof rules !== 'object' || rules === null || Array.isArray(rules)) {
     throw invalidOptions(
       `redact(rules): rules must be an object of actions by field path; got ${show(rules)}`,
@@ -113,7 +173,7 @@ export function redact<T>(
     throw invalidOptions(`redact(rules, options): options must be an object; got ${show(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'secret' && key !== 'encoding' && key !== 'hashCache') {
+    if (!OPTION_KEYS.includes(key)) {
       throw invalidOptions(`redact(rules, options): unknown option '${key}'`, { option: key });
     }
   }
@@ -124,7 +184,21 @@ export function redact<T>(
     );
   }
   const hashCache = parseCount(options.hashCache ?? 10_000, 'redact(rules, { hashCache })', { min: 0 });
-  const entries = Object.entries(rules);
+  const strict = options.strict ?? false;
+  if (typeof strict !== 'boolean') {
+    throw invalidOptions(`redact(rules, { strict }): strict must be true or false; got ${show(strict)}`);
+  }
+  const warnAfter =
+    options.warnUnmatchedAfter === false
+      ? Number.POSITIVE_INFINITY
+      : parseCount(options.warnUnmatchedAfter ?? 1_000, 'redact(rules, { warnUnmatchedAfter })', { min: 1 });
+  const deadLetterValue = options.deadLetterValue ?? 'redacted';
+  if (deadLetterValue !== 'redacted' && deadLetterValue !== 'raw') {
+    throw invalidOptions(
+      `redact(rules, { deadLetterValue }): deadLetterValue must be 'redacted' or 'raw'; got ${show(deadLetterValue)}`,
+    );
+  }
+  const entries = Object.entries(rules as Record<string, RedactAction>);
   if (entries.length === 0) throw invalidOptions('redact(rules): rules must name at least one field path');
   let hmac: Hmac | undefined;
   const hasher = (rule: string): Hmac => {
@@ -137,7 +211,8 @@ export function redact<T>(
     const key = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
     if (!(key instanceof Uint8Array)) {
       throw invalidOptions(
-        `redact(rules, { secret }): secret must be a string or a Uint8Array; got ${show(key)}`,
+        // The type only: the value is a secret, whatever its type (a number must not be echoed).
+        `redact(rules, { secret }): secret must be a string or a Uint8Array; got ${kindOf(key)}`,
       );
     }
     if (key.length < MIN_SECRET_BYTES) {
@@ -151,7 +226,19 @@ export function redact<T>(
 
   const root: PathNode = {};
   for (const [rule, action] of entries) insert(root, rule, compileAction(rule, action, hasher));
-  const step = compileNode(root);
+  // Rules whose path some record had, while the first `warnAfter` records are looked at.
+  const hit = new Set<string>();
+  let seen = 0;
+  let tracking = Number.isFinite(warnAfter);
+  const warnings: TransformWarning[] = [];
+  const step = compileNode(root, {
+    strict,
+    lenient: false,
+    hit: (rule) => {
+      if (tracking) hit.add(rule);
+    },
+  });
+  const scrub = compileNode(root, { strict: false, lenient: true, hit: () => {} });
 
   return {
     name: 'redact',
@@ -161,6 +248,10 @@ export function redact<T>(
         try {
           sorter.keep(step(records[i]) as T, i);
         } catch (error) {
+          if (error instanceof Absent) {
+            sorter.reject(i, 'unknown_field', { path: error.path, error: error.why });
+            continue;
+          }
           sorter.reject(
             i,
             'unredactable',
@@ -170,9 +261,69 @@ export function redact<T>(
           );
         }
       }
+      if (tracking) {
+        seen += records.length;
+        if (seen >= warnAfter) {
+          tracking = false;
+          for (const [rule] of entries) {
+            if (hit.has(rule)) continue;
+            warnings.push({
+              transform: 'redact',
+              code: 'rule_unmatched',
+              rule,
+              records: seen,
+              message: `redact: rule '${rule}' matched none of the first ${seen} records: check the path (a typo lets the field through unredacted), or use redact(rules, { strict: true })`,
+            });
+          }
+        }
+      }
       return sorter.output(records.length);
     },
+    warnings: () => warnings,
+    scrubDeadLetter(letter) {
+      if (deadLetterValue === 'raw') return letter;
+      let value: unknown;
+      if (typeof letter.value === 'string' || letter.value instanceof Uint8Array)
+        value = scanStrings(letter.value);
+      else {
+        try {
+          value = scrub(letter.value);
+        } catch {
+          // A value that cannot even be walked (a throwing getter): nothing of it is kept.
+          value = REDACTED;
+        }
+      }
+      const details = scanStrings(letter.details);
+      return value === letter.value && details === letter.details ? letter : { ...letter, value, details };
+    },
   };
+}
+
+const OPTION_KEYS = ['secret', 'encoding', 'hashCache', 'strict', 'warnUnmatchedAfter', 'deadLetterValue'];
+const REDACTED = '[redacted]';
+
+/** A rule's path absent from a record, under `strict`: the record is rejected as `unknown_field`. */
+class Absent {
+  constructor(
+    readonly path: string,
+    readonly why: string,
+  ) {}
+}
+
+/** How a rule tree is compiled: for records (strict or not, noting hits) or for dead letters (lenient). */
+interface Mode {
+  strict: boolean;
+  /** A value a rule cannot redact becomes `'[redacted]'` instead of rejecting the record. */
+  lenient: boolean;
+  /** Called with a rule each time its path is found in a record. */
+  hit: (rule: string) => void;
+}
+
+/** A type's name for messages about secrets, never the value. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
 }
 
 const SEGMENT = /^([^.[\]]+)((?:\[\])*)$/;
@@ -223,16 +374,48 @@ function overlap(a: string, b: string) {
 }
 
 /** One function per tree node, so a record costs a walk down the rule paths and nothing else. */
-function compileNode(node: PathNode): Step {
-  if (node.action !== undefined) return node.action;
+function compileNode(node: PathNode, mode: Mode): Step {
+  if (node.action !== undefined) {
+    const { action, rule } = node;
+    const hit = mode.hit;
+    if (!mode.lenient) {
+      return (value) => {
+        hit(rule!);
+        return action(value);
+      };
+    }
+    return (value) => {
+      try {
+        return action(value);
+      } catch {
+        return REDACTED;
+      }
+    };
+  }
   // Parallel arrays rather than [key, step] pairs: no destructuring on the hot path.
   const keys = node.fields === undefined ? [] : [...node.fields.keys()];
-  const steps = node.fields === undefined ? [] : [...node.fields.values()].map(compileNode);
-  const each = node.each === undefined ? undefined : compileNode(node.each);
+  const children = node.fields === undefined ? [] : [...node.fields.values()];
+  const steps = children.map((child) => compileNode(child, mode));
+  const each = node.each === undefined ? undefined : compileNode(node.each, mode);
+  const { strict, lenient } = mode;
+  const absent = (why: string, child: PathNode = node) => new Absent(firstRuleUnder(child), why);
+  // A value of another shape than the path expects (a string where 'user.email' expects an object):
+  // strict rejects the record; a dead letter (lenient) keeps nothing of it, since what the rule
+  // protects may be inside; otherwise the record passes as it is.
+  const misshapen = (value: unknown, why: () => string) => {
+    if (strict) throw absent(why());
+    return lenient ? REDACTED : value;
+  };
   return (value) => {
-    if (typeof value !== 'object' || value === null) return value;
+    if (typeof value !== 'object' || value === null) {
+      if (value === null || value === undefined) return value;
+      return misshapen(
+        value,
+        () => `expected ${each === undefined ? 'an object' : 'an array'}, got ${kindOf(value)}`,
+      );
+    }
     if (Array.isArray(value)) {
-      if (each === undefined) return value;
+      if (each === undefined) return misshapen(value, () => 'expected an object, got an array');
       let copy: unknown[] | undefined;
       for (let i = 0; i < value.length; i++) {
         const before = value[i];
@@ -241,10 +424,15 @@ function compileNode(node: PathNode): Step {
       }
       return copy ?? value;
     }
+    if (each !== undefined && keys.length === 0)
+      return misshapen(value, () => 'expected an array, got an object');
     let copy: Record<string, unknown> | undefined;
     for (let f = 0; f < keys.length; f++) {
       const key = keys[f]!;
-      if (!Object.hasOwn(value, key)) continue;
+      if (!Object.hasOwn(value, key)) {
+        if (strict) throw absent(`the record has no field '${key}' there`, children[f]);
+        continue;
+      }
       const before = (value as Record<string, unknown>)[key];
       const after = steps[f]!(before);
       if (Object.is(after, before)) continue;

@@ -1,4 +1,4 @@
-import type { RejectReason } from '../core/batch.js';
+import type { DeadLetter, RejectReason } from '../core/batch.js';
 
 /** What a transform sees: the records of one batch, with their positions. */
 export interface TransformInput<T> {
@@ -44,4 +44,26 @@ export interface TransformOutput<T> {
 export interface Transform<I, O> {
   readonly name: string;
   apply(input: TransformInput<I>): TransformOutput<O> | Promise<TransformOutput<O>>;
+  /**
+   * Optional: this transform's privacy rules applied to a dead letter, whichever step rejected it
+   * (a letter holds the value the source gave, before any transform ran). The pipeline passes every
+   * letter through the `scrubDeadLetter` of each of its transforms, in order, before storing it.
+   * Must not throw; returns the letter itself when nothing changes.
+   */
+  scrubDeadLetter?(letter: DeadLetter): DeadLetter;
+  /** Optional: what this transform found suspicious so far (a rule that matched nothing), for `metrics()`. */
+  warnings?(): readonly TransformWarning[];
+}
+
+/** Something a transform reports once, through the logger and `metrics().transforms.warnings`. */
+export interface TransformWarning {
+  /** The transform's name. */
+  transform: string;
+  /** `rule_unmatched`: a redact rule's path was absent from every record so far. */
+  code: 'rule_unmatched';
+  /** The rule (a field path). */
+  rule: string;
+  /** Records seen when the warning was raised. */
+  records: number;
+  message: string;
 }

@@ -5,7 +5,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fileCheckpoint } from '../../src/checkpoint/file.js';
 import type { Batch } from '../../src/core/batch.js';
-import { MicrobatchError } from '../../src/core/errors.js';
 import { parquetLakeSink } from '../../src/lake/sink.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import type { PartitionComplete, Sink, WriteOptions } from '../../src/sinks/types.js';
@@ -170,30 +169,50 @@ describe('parquetLakeSink in a pipeline with event time', () => {
     ).toBe(true);
   });
 
-  it('fails with MB_SINK_FAILED caused by MB_ENCODE_FAILED, with no file visible', async () => {
+  it('dead-letters a record the encoder cannot store (unencodable, with the column); the batch goes on', async () => {
+    // Before issue 14, one such value failed the whole pipeline with MB_ENCODE_FAILED.
+    const Wide = z.object({ id: z.string(), at: z.date(), n: z.uint64(), value: z.number() });
     const clock = testClock(START);
     const records: unknown[] = [
-      { id: 'a', takenAt: '2026-11-25T14:00:00Z', value: 1 },
-      { id: 'b', takenAt: '2026-11-25T15:00:00Z', value: '12,50' },
+      { id: 'a', at: new Date(START), n: 1n, value: 1 },
+      { id: 'b', at: new Date(START), n: 2n, value: '12,50' },
+      { id: 'c', at: 1e20, n: 3n, value: 3 },
+      { id: 'd', at: new Date(START), n: 2n ** 64n - 1n, value: 4 },
+      { id: 'e', at: '2026/11/25 14:00:00', n: 5n, value: 5 },
+      { id: 'f', at: START, n: 2n ** 63n - 1n, value: 6 },
     ];
-    const error = expectCode(
-      await clock.runUntil(
-        rejection(
-          pipeline({ name: 'bad', clock })
-            .source(fromIterable(records))
-            .eventTime((r) => (r as Reading).takenAt, { partitionBy: 'hour' })
-            .sink(parquetLakeSink({ dir: lake(), table: 'readings', schema: Reading }))
-            .build()
-            .run(),
-        ),
-      ),
-      'MB_SINK_FAILED',
+    const report = await clock.runUntil(
+      pipeline({ name: 'wide', clock })
+        .source(fromIterable(records))
+        .sink(parquetLakeSink({ dir: lake(), table: 'wide', schema: Wide, partitionBy: 'day' }))
+        .build()
+        .run(),
     );
-    expect(MicrobatchError.is(error.cause, 'MB_ENCODE_FAILED')).toBe(true);
-    expect((error.cause as Error).message).toContain(
-      "column 'value' (float64) at row 1: expected a number, got '12,50'",
+    expect(report.status).toBe('completed');
+    expect(report.records).toMatchObject({ in: 6, written: 2, deadLettered: 4 });
+    expect(report.rejected).toEqual({ unencodable: 4 });
+    expect(
+      report.deadLetters!.map((l) => [l.cursor.offset, (l.details as { column: string }).column]),
+    ).toEqual([
+      [1, 'value'],
+      [2, 'at'],
+      [3, 'n'],
+      [4, 'at'],
+    ]);
+    // The details name the column and the kind of value, never the value.
+    expect(report.deadLetters![2]!.details).toEqual({
+      column: 'n',
+      type: 'int64',
+      expected: 'a safe integer or a bigint in int64 range',
+      got: 'a bigint',
+    });
+    const rows = await queryDuckDB(
+      `SELECT id, n FROM read_parquet(${sqlString(`${lake()}/wide/**/*.parquet`)}) ORDER BY id`,
     );
-    expect(await listFiles(lake()).catch(() => [])).toEqual([]);
+    expect(rows).toEqual([
+      { id: 'a', n: 1n },
+      { id: 'f', n: 2n ** 63n - 1n },
+    ]);
   });
 
   it('lands every input record exactly once across a crash after the lake wrote and a rerun', async () => {

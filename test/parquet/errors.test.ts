@@ -64,8 +64,14 @@ describe('encodeParquet names every misfit', () => {
 
   it('an invalid Date or an unparseable string in a timestamp column', async () => {
     expect(await misfit({ at: new Date('nope') })).toBe(
-      "column 'at' (timestamp) at row 17: expected a Date, an ISO 8601 string or ms since the epoch, got an invalid Date",
+      "column 'at' (timestamp) at row 17: expected a Date, an ISO 8601 string or ms since the epoch within ±8640000000000000 ms, got an invalid Date",
     );
+    // Past the range of a Date: refused, never wrapped (1e20 ms used to be stored as 7766279631452241920).
+    expect(await misfit({ at: 1e20 })).toContain('got 100000000000000000000');
+    expect(await misfit({ at: 2 ** 53 })).toContain('got 9007199254740992');
+    expect(await misfit({ at: -8.64e15 - 1 })).toContain('got -8640000000000001');
+    // A zoneless date-time that is not ISO 8601 is not read in the machine's zone: refused.
+    expect(await misfit({ at: '2026/11/25 14:00:00' })).toContain("got '2026/11/25 14:00:00'");
     expect(await misfit({ at: 'yesterday' })).toContain("got 'yesterday'");
     expect(await misfit({ at: Number.POSITIVE_INFINITY })).toContain('got Infinity');
   });

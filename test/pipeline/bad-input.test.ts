@@ -93,9 +93,10 @@ describe('bad input through a real pipeline', () => {
       'type_mismatch',
       'type_mismatch',
     ]);
-    // The original value and its cursor, with the issue naming the field.
+    // The original value (after the pipeline's redact rules: dead letters follow them) and its
+    // cursor, with the issue naming the field.
     expect(report.deadLetters![0]).toMatchObject({
-      value: bad[0],
+      value: { ...(bad[0] as object), note: 'seller <email>' },
       cursor: { partition: '0', offset: 1 },
       details: { issues: [{ path: ['price'], code: 'invalid_type', expected: 'number' }] },
     });

@@ -33,3 +33,38 @@ describe('requireConsent', () => {
     expectInvalid(() => requireConsent(true as never), 'requireConsent(predicate)', 'function');
   });
 });
+
+describe('requireConsent: dead letters', () => {
+  const letter = (reason: string, value: unknown, details?: unknown) => ({
+    reason,
+    details,
+    value,
+    cursor: { partition: 'p', offset: 4 },
+    pipeline: 'p',
+    batchId: 'b',
+    at: 0,
+  });
+
+  it('a consent_missing letter keeps no value by default; other letters are not its business', () => {
+    const t = requireConsent<{ ok: boolean }>((r) => r.ok);
+    expect(t.scrubDeadLetter!(letter('consent_missing', { ok: false, email: 'a@b.io' }))).toEqual(
+      letter('consent_missing', undefined, { valueWithheld: true }),
+    );
+    expect(
+      t.scrubDeadLetter!(letter('consent_missing', { ok: 'yes' }, { returned: "'yes'" })).details,
+    ).toEqual({
+      consent: { returned: "'yes'" },
+      valueWithheld: true,
+    });
+    const other = letter('type_mismatch', { ok: 1 });
+    expect(t.scrubDeadLetter!(other)).toBe(other);
+  });
+
+  it("deadLetterValue: 'kept' keeps it; options are checked", () => {
+    const t = requireConsent<{ ok: boolean }>((r) => r.ok, { deadLetterValue: 'kept' });
+    const kept = letter('consent_missing', { ok: false });
+    expect(t.scrubDeadLetter!(kept)).toBe(kept);
+    expectInvalid(() => requireConsent(() => true, { deadLetterValue: 'all' as never }), "'none' or 'kept'");
+    expectInvalid(() => requireConsent(() => true, { keep: 1 } as never), "unknown option 'keep'");
+  });
+});

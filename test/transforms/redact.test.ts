@@ -272,3 +272,126 @@ describe('redact: options', () => {
     expect((await out(t.apply(input([{ a: 1, b: 'xy' }])))).records).toEqual([{ b: '**' }]);
   });
 });
+
+describe('redact: secrets never appear in messages', () => {
+  it.each([
+    ['a number', 1234567890123456800],
+    ['a bigint', 1234567890123456789n],
+    ['an array', ['s3cr3t-value-in-an-array']],
+    ['a boolean', true],
+  ])('a secret given as %s is named by its type only', (_, value) => {
+    let message = '';
+    try {
+      redact({ email: 'hash' }, { secret: value as never });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('secret must be a string or a Uint8Array');
+    expect(message).not.toContain(String(value).slice(0, 8));
+    expect(message).not.toContain('1234567890');
+  });
+
+  it('a short secret is named by its length, not its text', () => {
+    expectInvalid(() => redact({ email: 'hash' }, { secret: 'hunter2' }), 'got 7');
+    try {
+      redact({ email: 'hash' }, { secret: 'hunter2' });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('hunter2');
+    }
+  });
+});
+
+describe('redact: strict, warnings and dead letters', () => {
+  it('strict rejects a record whose path is absent as unknown_field; null along the path is not absent', async () => {
+    const t = redact({ 'user.email': 'drop', 'tags[]': { replace: 'x' } }, { strict: true });
+    const result = await out(
+      t.apply(
+        input([
+          { user: { email: 'a@b.io' }, tags: ['t'] },
+          { user: null, tags: null },
+          { user: {}, tags: [] },
+          { user: { email: 'a@b.io' }, tags: 'not-an-array' },
+          { tags: [] },
+        ]),
+      ),
+    );
+    expect(result.records).toEqual([
+      { user: {}, tags: ['x'] },
+      { user: null, tags: null },
+    ]);
+    expect(result.rejected).toEqual([
+      {
+        index: 2,
+        reason: 'unknown_field',
+        details: { path: 'user.email', error: "the record has no field 'email' there" },
+      },
+      {
+        index: 3,
+        reason: 'unknown_field',
+        details: { path: 'tags[]', error: 'expected an array, got a string' },
+      },
+      {
+        index: 4,
+        reason: 'unknown_field',
+        details: { path: 'user.email', error: "the record has no field 'user' there" },
+      },
+    ]);
+  });
+
+  it('warns once per unmatched rule after warnUnmatchedAfter records, and never with false', async () => {
+    const t = redact({ notes: 'drop', note: 'drop' }, { warnUnmatchedAfter: 3 });
+    await t.apply(input([{ note: 1 }, { note: 2 }]));
+    expect(t.warnings!()).toEqual([]);
+    await t.apply(input([{ note: 3 }, { note: 4 }]));
+    expect(t.warnings!().map((w) => [w.rule, w.records])).toEqual([['notes', 4]]);
+    await t.apply(input([{ note: 5 }]));
+    expect(t.warnings!()).toHaveLength(1);
+    const off = redact({ notes: 'drop' }, { warnUnmatchedAfter: false });
+    await off.apply(input(Array.from({ length: 5_000 }, () => ({ note: 1 }))));
+    expect(off.warnings!()).toEqual([]);
+  });
+
+  it('scrubs a dead letter best effort: rules on objects, detectors on raw text and on details', () => {
+    const t = redact({ email: 'hash', 'user.phone': { mask: { keepLast: 2 } } }, { secret });
+    const letter = (value: unknown, details: unknown = undefined) => ({
+      reason: 'x',
+      details,
+      value,
+      cursor: { partition: 'p', offset: 1 },
+      pipeline: 'p',
+      batchId: 'b',
+      at: 0,
+    });
+    expect(t.scrubDeadLetter!(letter({ email: 'a@b.io', user: { phone: '0612345678' } })).value).toEqual({
+      email: hmac('a@b.io'),
+      user: { phone: '********78' },
+    });
+    expect(t.scrubDeadLetter!(letter({ email: { deep: 'a@b.io' } })).value).toEqual({ email: '[redacted]' });
+    // A value of another shape than the path expects keeps nothing (the protected field may be inside).
+    expect(t.scrubDeadLetter!(letter({ user: 'call 0612345678' })).value).toEqual({ user: '[redacted]' });
+    expect(t.scrubDeadLetter!(letter({ user: [{ phone: '0612345678' }] })).value).toEqual({
+      user: '[redacted]',
+    });
+    expect(t.scrubDeadLetter!(letter({ user: null, email: undefined })).value).toEqual({
+      user: null,
+      email: undefined,
+    });
+    expect(t.scrubDeadLetter!(letter('{"email":"a@b.io", tel 0612345678')).value).toBe(
+      '{"email":"[redacted]", tel [redacted]',
+    );
+    expect(
+      t.scrubDeadLetter!(letter(7, { error: 'Unexpected token in "a@b.io"', list: ['+33 6 12 34 56 78'] }))
+        .details,
+    ).toEqual({ error: 'Unexpected token in "[redacted]"', list: ['[redacted]'] });
+    // Raw bytes a source could not decode (a Kafka message): scanned as UTF-8.
+    const bytes = t.scrubDeadLetter!(letter(Buffer.from('not json: a@b.io'))).value as Uint8Array;
+    expect(Buffer.from(bytes).toString('utf8')).toBe('not json: [redacted]');
+    const clean = Buffer.from([0xff, 0x00, 0x41]);
+    expect(t.scrubDeadLetter!(letter(clean)).value).toBe(clean);
+    const same = letter({ other: 1 }, { error: 'plain' });
+    expect(t.scrubDeadLetter!(same)).toBe(same);
+    const raw = redact({ email: 'hash' }, { secret, deadLetterValue: 'raw' });
+    const kept = letter({ email: 'a@b.io' });
+    expect(raw.scrubDeadLetter!(kept)).toBe(kept);
+  });
+});

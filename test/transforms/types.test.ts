@@ -3,7 +3,14 @@ import { z } from 'zod';
 import { pipeline } from '../../src/pipeline/builder.js';
 import { memorySink } from '../../src/sinks/memory.js';
 import { fromIterable } from '../../src/sources/iterable.js';
-import { dedupe, redact, requireConsent, type Transform, validate } from '../../src/transforms/index.js';
+import {
+  dedupe,
+  type RedactPath,
+  redact,
+  requireConsent,
+  type Transform,
+  validate,
+} from '../../src/transforms/index.js';
 
 const Price = z.object({
   sku: z.string(),
@@ -57,5 +64,45 @@ describe('transform types', () => {
         }),
       );
     expectTypeOf(t).toHaveProperty('sink');
+  });
+});
+
+describe('redact<T>: paths checked at compile time', () => {
+  interface Order {
+    note: string;
+    user: { email: string; phones: string[] };
+    contacts: { email: string | null }[] | null;
+    matrix: number[][];
+  }
+
+  it('accepts the paths of T, arrays included', () => {
+    redact<Order>(
+      {
+        note: { detect: ['email'] },
+        'user.email': 'hash',
+        'user.phones[]': { mask: { keepLast: 2 } },
+        'contacts[].email': 'drop',
+        'matrix[][]': { replace: 0 },
+      },
+      { secret: 'a-secret-of-at-least-16-bytes' },
+    );
+    expectTypeOf<'user.email'>().toMatchTypeOf<RedactPath<Order>>();
+    expectTypeOf<'contacts[].email'>().toMatchTypeOf<RedactPath<Order>>();
+  });
+
+  it('refuses a typo or a path into a scalar', () => {
+    // @ts-expect-error 'notes' is not a field of Order (the issue's silent miss)
+    redact<Order>({ notes: { detect: ['email'] } });
+    // @ts-expect-error 'user.mail' is not a path of Order
+    redact<Order>({ 'user.mail': 'drop' });
+    // @ts-expect-error a string has no fields
+    redact<Order>({ 'note.length': 'drop' });
+    // @ts-expect-error contacts is an array: its elements are reached with []
+    redact<Order>({ 'contacts.email': 'drop' });
+  });
+
+  it('any string path when the record type is unknown', () => {
+    expectTypeOf<RedactPath<unknown>>().toEqualTypeOf<string>();
+    redact({ 'anything.at[].all': 'drop' });
   });
 });

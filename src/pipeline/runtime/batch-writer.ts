@@ -187,6 +187,8 @@ export class BatchWriter {
     return applyTransforms(settings.transforms, entry.batch, rejected, {
       pipeline: settings.name,
       at: settings.clock.now(),
+      sink: settings.sink,
+      logger: settings.logger,
     });
   }
 

@@ -2,6 +2,7 @@ import { MicrobatchError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import type { ResolvedEventTime } from '../../event-time/options.js';
 import type { RevokeOptions, SourceReader } from '../../sources/types.js';
+import { transformWarnings } from '../../transforms/privacy.js';
 import { isAdaptive } from '../../triggers/adaptive.js';
 import { EventHub, type Listener, type PipelineEventName } from '../events.js';
 import type {
@@ -354,6 +355,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       latency: accounting.latency.snapshot(),
       eventTime: eventTime?.metrics(now),
       committed: commits.committed(),
+      transforms: { warnings: transformWarnings(this.#parts.settings.transforms) },
     };
   }
 
