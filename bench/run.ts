@@ -52,13 +52,13 @@ import {
 } from './lib/types.js';
 import { LATENESS_SECONDS, type Mode, RECORDS } from './lib/workload.js';
 import { PARQUET_HEADING, parquetBench } from './parquet/bench.js';
-import { S3_HEADING, s3Bench } from './s3/bench.js';
 import {
   POSTGRES_FORMAT_HEADING,
   POSTGRES_HEADING,
   postgresBench,
   postgresFormatBench,
 } from './postgres/bench.js';
+import { S3_HEADING, s3Bench } from './s3/bench.js';
 
 const USAGE =
   'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka|s3|postgres|postgres-format]';
