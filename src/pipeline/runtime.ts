@@ -43,6 +43,7 @@ import type {
   UndeliveredRange,
 } from './report.js';
 import { withRetry } from './retry.js';
+import { sourceMarks } from './source-marks.js';
 
 /** Options of `stop()`. */
 export interface StopOptions {
@@ -410,6 +411,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
           return state.committed !== undefined ? state.committed + 1 : state.plans[0]?.firstOffset;
         },
         revoke: (partitions: readonly string[], options?: RevokeOptions) => this.#revoke(partitions, options),
+        resumeState: (partition: string) => this.#loadState(String(partition)),
       });
     } catch (error) {
       throw this.#failOpen('MB_SOURCE_FAILED', 'the source could not be opened', error);
@@ -1069,6 +1071,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         const state: PartitionCheckpoint = {
           ...(track.committed !== undefined && { committed: track.committed }),
           plans: track.plans.slice(),
+          ...sourceMarks(this.#reader, track.partition, track.committed),
         };
         await withRetry(
           this.#retryContext(
