@@ -1,7 +1,7 @@
 import type * as Arrow from 'apache-arrow';
 import { MicrobatchError } from '../core/errors.js';
 import { show } from '../core/units.js';
-import { toEventTime } from '../event-time/buckets.js';
+import { toTimestamp } from '../event-time/buckets.js';
 import type { ParquetColumn } from './schema.js';
 
 // Column builders: JS values → Arrow `Data`, built directly into typed arrays (REFERENCE.md §6:
@@ -111,7 +111,7 @@ export function buildColumn(
         const v = values[i];
         let ms: number | undefined;
         if (isTime) {
-          ms = typeof v === 'number' ? (Number.isFinite(v) ? Math.floor(v) : undefined) : toEventTime(v);
+          ms = typeof v === 'number' ? (Number.isFinite(v) ? Math.floor(v) : undefined) : toTimestamp(v);
         } else if (typeof v === 'number') {
           ms = Number.isSafeInteger(v) ? v : undefined;
         } else if (typeof v === 'bigint') {

@@ -1,17 +1,7 @@
 import { MicrobatchError } from '../core/errors.js';
+import { toEventTime } from '../event-time/buckets.js';
 import { show } from '../core/units.js';
 import type { Envelope, SourceChunk } from './types.js';
-
-/** Normalises an event time given as ms, a Date or an ISO string; `undefined` when unusable. */
-export function toEventTime(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.getTime() : undefined;
-  if (typeof value === 'string') {
-    const ms = Date.parse(value);
-    return Number.isFinite(ms) ? ms : undefined;
-  }
-  return undefined;
-}
 
 /**
  * Collects records into per-partition chunks, assigning offsets (next = previous + 1 unless the
