@@ -1,5 +1,5 @@
 import type { DeadLetter } from '../core/batch.js';
-import { systemClock } from '../core/clock.js';
+import { longTimers, systemClock } from '../core/clock.js';
 import { invalidOptions } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { show } from '../core/units.js';
@@ -161,7 +161,8 @@ export class PipelineBuilder<In = unknown, Out = In> {
       options,
       checkpoint,
       eventTime,
-      clock: this.#options.clock ?? systemClock,
+      // Timers past 2^31 − 1 ms (`stop({ deadline: '30d' })`, `triggers.time('30d')`) are chained.
+      clock: longTimers(this.#options.clock ?? systemClock),
       logger: this.#options.logger ?? silentLogger,
       signal: this.#options.signal,
       source: this.#source,
