@@ -1,6 +1,6 @@
 import { MicrobatchError } from '../core/errors.js';
-import { toEventTime } from '../event-time/buckets.js';
 import { show } from '../core/units.js';
+import { toEventTime } from '../event-time/buckets.js';
 import type { Envelope, SourceChunk } from './types.js';
 
 /**

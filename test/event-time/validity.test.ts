@@ -9,8 +9,8 @@ import type { DeadLetter } from '../../src/core/batch.js';
 import { bucketOf, toEventTime } from '../../src/event-time/buckets.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import { memorySink } from '../../src/sinks/memory.js';
-import { pushSource } from '../../src/sources/push.js';
 import { fromIterable } from '../../src/sources/iterable.js';
+import { pushSource } from '../../src/sources/push.js';
 import { testClock } from '../../src/testing/clock.js';
 
 /** 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: four-digit years, as `dt=YYYY-MM-DD` needs. */
