@@ -265,7 +265,7 @@ export function spoolSource<T = unknown>(options: SpoolSourceOptions): SpoolSour
       if (start > log.next) {
         throw new MicrobatchError(
           'MB_LEDGER_AHEAD',
-          `spoolSource: the checkpoint committed record ${committed} of partition '${partition}', but the spool in ${dir} holds records only up to ${log.next - 1}: the spool directory was replaced or cleaned`,
+          `spoolSource: the checkpoint committed record ${committed} of partition '${partition}', but the spool in ${dir} ${log.next === 0 ? 'is empty' : `holds records only up to ${log.next - 1}`}: the spool directory was replaced or cleaned`,
           { details: { partition, committed, next: log.next } },
         );
       }
