@@ -16,7 +16,8 @@
  * Then the Parquet encoder and lake sink (bench/parquet), lake compaction (bench/compaction) and the
  * Kafka source against a hand-written kafkajs loop on a real broker (bench/kafka, which starts its own
  * broker from the Maven jars unless MICROBATCH_KAFKA_BROKERS is set), each in its own section;
- * `--only parquet|compaction|kafka` runs one and replaces its section.
+ * `--only parquet|compaction|kafka` runs one and replaces its section. Then the spool source's intake
+ * against pushSource (bench/spool, issue 13): `--only spool`.
  *
  * `--quick` (1 run of 200,000 records, 3 s of trickle) writes bench/.out/RESULTS.quick.md instead,
  * for checking the harness; the goals are only judged on the full workload. Raw results go to
@@ -51,9 +52,10 @@ import {
 } from './lib/types.js';
 import { LATENESS_SECONDS, type Mode, RECORDS } from './lib/workload.js';
 import { PARQUET_HEADING, parquetBench } from './parquet/bench.js';
+import { SPOOL_HEADING, spoolBench } from './spool/bench.js';
 
 const USAGE =
-  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka]';
+  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka|spool]';
 
 /**
  * The benchmarks of issues 6 and 7, each with its own section of RESULTS.md: the full run appends
@@ -69,6 +71,7 @@ const SECTIONS = {
   parquet: { heading: PARQUET_HEADING, run: (quick) => parquetBench({ quick }) },
   compaction: { heading: COMPACTION_HEADING, run: (quick) => compactionBench({ quick }) },
   kafka: { heading: KAFKA_HEADING, run: (quick) => kafkaBench({ quick }) },
+  spool: { heading: SPOOL_HEADING, run: (quick) => spoolBench({ quick }) },
 } satisfies Record<string, SectionBench>;
 type SectionName = keyof typeof SECTIONS;
 

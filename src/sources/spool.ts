@@ -312,6 +312,9 @@ export function spoolSource<T = unknown>(options: SpoolSourceOptions): SpoolSour
             await new Promise<void>((resolve) => {
               wakeReader = resolve;
             });
+            // Caught up, then woken by an append: let the producer append more before reading, or
+            // a producer awaiting each push() would hand the pipeline one record per chunk.
+            await new Promise<void>((resolve) => setImmediate(resolve));
           }
         },
         commit(cursor) {
