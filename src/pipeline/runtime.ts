@@ -43,6 +43,7 @@ import type {
   UndeliveredRange,
 } from './report.js';
 import { withRetry } from './retry.js';
+import { laneIdPrefix } from './run-epoch.js';
 import { sourceMarks } from './source-marks.js';
 
 /** Options of `stop()`. */
@@ -1625,7 +1626,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
     if (lane.empty || (lane.replay !== undefined && !replaying)) return;
     const now = this.#clock.now();
     const batch: Batch<unknown> = {
-      id: `${(lane.idPrefix ??= batchIdPrefix(this.name, lane.partition))}${batchIdRange(lane.firstOffset, lane.lastOffset)}`,
+      id: `${(lane.idPrefix ??= laneIdPrefix(this, this.name, lane.partition, this.#source.replayable, this.#clock))}${batchIdRange(lane.firstOffset, lane.lastOffset)}`,
       partition: lane.partition,
       firstOffset: lane.firstOffset,
       lastOffset: lane.lastOffset,
