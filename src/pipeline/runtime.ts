@@ -413,6 +413,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         },
         revoke: (partitions: readonly string[], options?: RevokeOptions) => this.#revoke(partitions, options),
         resumeState: (partition: string) => this.#loadState(String(partition)),
+        memoryBudget: this.#options.maxBufferBytes,
       });
     } catch (error) {
       throw this.#failOpen('MB_SOURCE_FAILED', 'the source could not be opened', error);

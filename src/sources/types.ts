@@ -53,6 +53,12 @@ export interface SourceContext {
   /** Aborted when the pipeline stops reading. */
   readonly signal: AbortSignal;
   /**
+   * The pipeline's memory budget (`maxBufferBytes`) in bytes: a source that holds records before
+   * the pipeline takes them (`pushSource`) bounds them by a share of it. Absent when a test opens a
+   * source by hand.
+   */
+  readonly memoryBudget?: number;
+  /**
    * The last offset of `partition` this pipeline committed in an earlier run, from its checkpoint
    * store (`undefined` without a checkpoint or before the first commit). A replayable source
    * resumes right after it: it takes precedence over a start position given in the source's own
