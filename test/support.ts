@@ -83,6 +83,6 @@ export function listed<T>(chunk: SourceChunk<T> | null): SourceChunk<T> | null {
  * src/pipeline/run-epoch.ts), whatever the epoch.
  */
 export function bestEffortId(prefix: string, range: string): unknown {
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return expect.stringMatching(new RegExp(`^${escape(prefix)}r[0-9a-z]{9}-[0-9a-f]{8}\\.${escape(range)}$`));
+  const quote = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return expect.stringMatching(new RegExp(`^${quote(prefix)}r[0-9a-z]{9}-[0-9a-f]{8}\\.${quote(range)}$`));
 }

@@ -3,7 +3,6 @@ import { checkPartitionCheckpoint } from '../checkpoint/state.js';
 import type { CheckpointStore, PartitionCheckpoint, PlannedBatch } from '../checkpoint/types.js';
 import {
   type Batch,
-  batchIdPrefix,
   batchIdRange,
   type DeadLetter,
   type FlushReason,
@@ -43,6 +42,7 @@ import type {
   UndeliveredRange,
 } from './report.js';
 import { withRetry } from './retry.js';
+import { RetryVisibility } from './retry-visibility.js';
 import { laneIdPrefix } from './run-epoch.js';
 import { sourceMarks } from './source-marks.js';
 
@@ -234,6 +234,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
   #heldBytes = 0;
   /** Writes currently waiting to retry. */
   #retrying = 0;
+  readonly #retryLog = new RetryVisibility();
   /** Sink writes running (attempts and the waits between them). */
   #writesInFlight = 0;
   #inFlight = { batches: 0, records: 0, bytes: 0 };
@@ -1819,10 +1820,11 @@ export class PipelineRuntime implements Pipeline<unknown> {
       onRetry: (attempt: number, delayMs: number, error: unknown) => {
         this.#counts.retries++;
         this.#retrying++;
-        this.#logger.warn(
-          { pipeline: this.name, batch: entry.batch.id, attempt, delayMs, err: describeError(error) },
-          `${what}: retrying`,
-        );
+        if (this.#retryLog.failed(what, entry.batch.id, attempt, error, this.#clock.now()))
+          this.#logger.warn(
+            { pipeline: this.name, batch: entry.batch.id, attempt, delayMs, err: describeError(error) },
+            `${what}: retrying`,
+          );
         this.#events.emit('retry', { batch: entry.summary, attempt, delayMs, error });
         if (failure === 'MB_SINK_FAILED') {
           const timeout = MicrobatchError.is(error, 'MB_TIMEOUT');
@@ -1832,6 +1834,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       onWaited: () => {
         this.#retrying--;
       },
+      onSettled: () => this.#retryLog.settled(what),
     };
   }
 
@@ -1995,6 +1998,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         backpressure: this.#sinkHealth.backpressure,
         lastWriteMs: this.#sinkHealth.lastWriteMs,
         retrying: this.#retrying,
+        retryingBatches: this.#retryLog.snapshot(),
       },
       trigger: {
         mode: this.#trigger.mode,

@@ -343,11 +343,33 @@ describe('metrics().sink', () => {
       backpressure: undefined,
       lastWriteMs: undefined,
       retrying: 0,
+      retryingBatches: [],
     });
-    const seen: number[] = [];
-    p.on('retry', () => queueMicrotask(() => seen.push(p.metrics().sink.retrying)));
+    const seen: unknown[] = [];
+    p.on('retry', () =>
+      queueMicrotask(() => seen.push([p.metrics().sink.retrying, p.metrics().sink.retryingBatches])),
+    );
     await clock.runUntil(p.run());
-    expect(seen).toEqual([1]);
-    expect(p.metrics().sink).toEqual({ kind: 'flaky', backpressure: 0.75, lastWriteMs: 1_040, retrying: 0 });
+    expect(seen).toEqual([
+      [
+        1,
+        [
+          {
+            what: expect.stringMatching(/^sink write of batch health\.0\./),
+            batch: expect.stringMatching(/^health\.0\./),
+            attempts: 1,
+            lastError: expect.any(String),
+            since: 0,
+          },
+        ],
+      ],
+    ]);
+    expect(p.metrics().sink).toEqual({
+      kind: 'flaky',
+      backpressure: 0.75,
+      lastWriteMs: 1_040,
+      retrying: 0,
+      retryingBatches: [],
+    });
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { batchId, batchIdPrefix, boundedName, type DeadLetter, safeName } from '../../src/core/batch.js';
+import { batchId, batchIdPrefix, boundedName, safeName } from '../../src/core/batch.js';
 import { parquetLakeSink } from '../../src/lake/sink.js';
 import { pipeline } from '../../src/pipeline/builder.js';
 import { jsonLinesDeadLetter } from '../../src/sinks/dead-letter-json-lines.js';
