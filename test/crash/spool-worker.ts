@@ -10,8 +10,9 @@
 import { fileCheckpoint, jsonLinesSink, pipeline, spoolSource, triggers } from '../../src/index.js';
 import { seededRandom } from '../../src/testing/index.js';
 
-const [spool, out, checkpoints, total, durability, size, seed] = process.argv.slice(2);
-if (seed === undefined) {
+const args = process.argv.slice(2);
+const [spool, out, checkpoints, total, durability, size, seed] = args as (string | undefined)[];
+if (spool === undefined || out === undefined || checkpoints === undefined || seed === undefined) {
   process.stderr.write(
     'usage: spool-worker.ts <spool> <out> <checkpoints> <records> <durability> <batch> <seed>\n',
   );
