@@ -45,9 +45,9 @@ async function once(args: string[]): Promise<Result> {
 }
 
 export async function spoolBench({ quick }: { quick: boolean }) {
-  const rounds = quick ? 1 : 5;
-  const records = quick ? 50_000 : 200_000;
-  const backlogs = quick ? [20_000, 200_000] : [100_000, 1_000_000];
+  const rounds = quick ? 1 : 3;
+  const records = quick ? 50_000 : 100_000;
+  const backlogs = quick ? [20_000, 200_000] : [50_000, 500_000];
   const results = new Map<string, Result[]>();
   const add = (key: string, r: Result) => results.set(key, [...(results.get(key) ?? []), r]);
   for (let round = 0; round < rounds; round++) {
