@@ -17,7 +17,8 @@
  * Kafka source against a hand-written kafkajs loop on a real broker (bench/kafka, which starts its own
  * broker from the Maven jars unless MICROBATCH_KAFKA_BROKERS is set), each in its own section;
  * `--only parquet|compaction|kafka` runs one and replaces its section. The S3 lake against a
- * hand-written PutObject loop on S3Proxy (bench/s3, issue 15): `--only s3`.
+ * hand-written PutObject loop on S3Proxy (bench/s3, issue 15): `--only s3`. Then the spool source's intake
+ * against pushSource (bench/spool, issue 13): `--only spool`.
  *
  * `--quick` (1 run of 200,000 records, 3 s of trickle) writes bench/.out/RESULTS.quick.md instead,
  * for checking the harness; the goals are only judged on the full workload. Raw results go to
@@ -59,9 +60,10 @@ import {
   postgresFormatBench,
 } from './postgres/bench.js';
 import { S3_HEADING, s3Bench } from './s3/bench.js';
+import { SPOOL_HEADING, spoolBench } from './spool/bench.js';
 
 const USAGE =
-  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka|s3|postgres|postgres-format]';
+  'run.ts [--runs N] [--lateness-seconds S] [--quick] [--rerender] [--only transforms|adaptive|parquet|compaction|kafka|s3|postgres|postgres-format|spool]';
 
 /**
  * The benchmarks of issues 6 and 7, each with its own section of RESULTS.md: the full run appends
@@ -80,6 +82,7 @@ const SECTIONS = {
   s3: { heading: S3_HEADING, run: (quick) => s3Bench({ quick }) },
   postgres: { heading: POSTGRES_HEADING, run: (quick) => postgresBench({ quick }) },
   'postgres-format': { heading: POSTGRES_FORMAT_HEADING, run: (quick) => postgresFormatBench({ quick }) },
+  spool: { heading: SPOOL_HEADING, run: (quick) => spoolBench({ quick }) },
 } satisfies Record<string, SectionBench>;
 type SectionName = keyof typeof SECTIONS;
 

@@ -15,7 +15,7 @@ export {
   MicrobatchError,
   type MicrobatchErrorOptions,
 } from './core/errors.js';
-export type { Logger, LogMethod } from './core/logger.js';
+export { type Logger, type LogMethod, silentLogger, stderrLogger } from './core/logger.js';
 export { estimateBytes } from './core/size.js';
 export { type Duration, parseDuration, parseSize, type Size } from './core/units.js';
 export * from './event-time/index.js';

@@ -77,3 +77,12 @@ export function listed<T>(chunk: SourceChunk<T> | null): SourceChunk<T> | null {
   const offsets = chunk.offsets ?? chunk.values.map((_, i) => firstOffset! + i);
   return { ...rest, offsets };
 }
+
+/**
+ * Matches the id of a batch of a run that cannot replay: `<prefix><run epoch>.<range>` (see
+ * src/pipeline/run-epoch.ts), whatever the epoch.
+ */
+export function bestEffortId(prefix: string, range: string): unknown {
+  const quote = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return expect.stringMatching(new RegExp(`^${quote(prefix)}r[0-9a-z]{9}-[0-9a-f]{8}\\.${quote(range)}$`));
+}

@@ -1,10 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { safeName } from '../core/batch.js';
 import { replaceFile, syncDirectory, writeSynced } from '../core/durable-fs.js';
 import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
+import { acquireLock, describeHolder, releaseLock } from '../core/lock-file.js';
 import type { Logger } from '../core/logger.js';
 import { show } from '../core/units.js';
 import { checkPartitionCheckpoint } from './state.js';
@@ -52,15 +53,6 @@ interface CheckpointFile {
   version: typeof VERSION;
   pipeline: string;
   partitions: Record<string, PartitionCheckpoint>;
-}
-
-/** What a lock file holds. */
-interface LockInfo {
-  pid: number;
-  hostname: string;
-  pipeline: string;
-  token: string;
-  since: string;
 }
 
 interface Waiter {
@@ -123,17 +115,6 @@ function ioError(file: string, doing: string, cause: unknown): MicrobatchError {
 }
 
 const errno = (error: unknown): unknown => (error as { code?: unknown } | undefined)?.code;
-
-/** Whether a process with this pid is running on this host. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user.
-    return errno(error) === 'EPERM';
-  }
-}
 
 /**
  * A durable checkpoint store: one JSON file per pipeline, `<dir>/<pipeline>.checkpoint.json`,
@@ -400,47 +381,28 @@ class FileStore implements FileCheckpointStore {
 
   async #acquireLock(file: string, context: CheckpointContext): Promise<void> {
     const lockFile = `${file}.lock`;
-    const info: LockInfo = {
-      pid: process.pid,
-      hostname: hostname(),
-      pipeline: context.pipeline,
-      token: randomUUID(),
-      since: new Date(context.clock.now()).toISOString(),
-    };
-    const text = `${JSON.stringify(info)}\n`;
-    // Two rounds: the second follows a stale lock's takeover (or a lock that vanished meanwhile).
-    for (let round = 0; round < 2; round++) {
-      try {
-        if (await createExclusive(lockFile, text)) {
-          this.#lockText = text;
-          return;
-        }
-      } catch (error) {
-        throw ioError(file, 'create the lock file', error);
-      }
-      let held: string;
-      try {
-        held = await readFile(lockFile, 'utf8');
-      } catch (error) {
-        if (errno(error) === 'ENOENT') continue;
-        throw ioError(file, 'read the lock file', error);
-      }
-      const holder = parseLock(held);
-      const stale =
-        holder !== undefined &&
-        holder.hostname === info.hostname &&
-        holder.pid !== process.pid &&
-        !alive(holder.pid);
-      if (!stale) throw lockedError(file, lockFile, holder, held);
-      context.logger.warn(
-        { checkpoint: file, pid: holder.pid, since: holder.since },
-        'taking over a stale checkpoint lock: its process is dead',
+    const outcome = await acquireLock(lockFile, {
+      owner: { pipeline: context.pipeline },
+      now: context.clock.now(),
+      fail: (doing, error) => ioError(file, doing, error),
+      onStale: (holder) =>
+        context.logger.warn(
+          { checkpoint: file, pid: holder.pid, since: holder.since },
+          'taking over a stale checkpoint lock: its process is dead',
+        ),
+    });
+    if ('held' in outcome) {
+      const by =
+        outcome.held !== undefined && outcome.held.pid === process.pid && outcome.held.hostname === hostname()
+          ? `this process (another fileCheckpoint for the same pipeline is open, or one was not closed)`
+          : describeHolder(outcome.held, outcome.text);
+      throw checkpointError(
+        file,
+        'locked',
+        `the checkpoint is locked by ${by}. Two writers would corrupt each other's offsets; if you are sure no other process runs this pipeline, delete ${lockFile}`,
       );
-      await takeOver(lockFile, held).catch((error: unknown) => {
-        throw ioError(file, 'take over the stale lock file', error);
-      });
     }
-    throw lockedError(file, lockFile, undefined, '');
+    this.#lockText = outcome.text;
   }
 
   async #releaseLock(file: string): Promise<void> {
@@ -449,89 +411,9 @@ class FileStore implements FileCheckpointStore {
     const ours = this.#lockText;
     this.#lockText = undefined;
     try {
-      // Only our own lock: after a takeover (we were thought dead) it belongs to someone else.
-      if ((await readFile(lockFile, 'utf8')) === ours) await rm(lockFile, { force: true });
+      await releaseLock(lockFile, ours);
     } catch (error) {
-      if (errno(error) !== 'ENOENT') {
-        this.#logger?.warn(
-          { checkpoint: file, error: describeError(error) },
-          'could not remove the lock file',
-        );
-      }
+      this.#logger?.warn({ checkpoint: file, error: describeError(error) }, 'could not remove the lock file');
     }
   }
-}
-
-function parseLock(text: string): LockInfo | undefined {
-  try {
-    const info = JSON.parse(text) as Partial<LockInfo>;
-    return Number.isSafeInteger(info.pid) && typeof info.hostname === 'string'
-      ? (info as LockInfo)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function lockedError(file: string, lockFile: string, holder: LockInfo | undefined, text: string) {
-  const by =
-    holder === undefined
-      ? text === ''
-        ? 'another process (it took the lock while this one was taking over a stale lock)'
-        : `an unreadable lock (${JSON.stringify(text.slice(0, 80))})`
-      : holder.pid === process.pid && holder.hostname === hostname()
-        ? `this process (another fileCheckpoint for the same pipeline is open, or one was not closed)`
-        : `pid ${holder.pid} on ${holder.hostname} since ${holder.since}`;
-  return checkpointError(
-    file,
-    'locked',
-    `the checkpoint is locked by ${by}. Two writers would corrupt each other's offsets; if you are sure no other process runs this pipeline, delete ${lockFile}`,
-  );
-}
-
-/**
- * Creates `path` with `text` only if it does not exist, atomically with its content: written to a
- * temporary file, fsynced and hard-linked (a link fails when the target exists). A crash can thus
- * never leave an empty lock file, which no one could prove stale. Falls back to `O_EXCL` where the
- * file system has no hard links.
- */
-async function createExclusive(path: string, text: string): Promise<boolean> {
-  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  await writeSynced(temp, text);
-  try {
-    await link(temp, path);
-    return true;
-  } catch (error) {
-    // ENOENT: the holder of the lock cleaned up our temporary file as a leftover; it is held.
-    if (errno(error) === 'EEXIST' || errno(error) === 'ENOENT') return false;
-    if (!['EPERM', 'ENOTSUP', 'ENOSYS', 'EOPNOTSUPP'].includes(errno(error) as string)) throw error;
-    try {
-      await writeFile(path, text, { flag: 'wx' });
-      return true;
-    } catch (fallback) {
-      if (errno(fallback) === 'EEXIST') return false;
-      throw fallback;
-    }
-  } finally {
-    await rm(temp, { force: true });
-  }
-}
-
-/**
- * Removes a stale lock, but only if it still is the one we judged stale: it is renamed aside first
- * (only one of two racing restarts can rename it), checked, then deleted; a lock taken meanwhile
- * by a live process is put back.
- */
-async function takeOver(lockFile: string, staleText: string): Promise<void> {
-  const aside = `${lockFile}.${process.pid}.${randomUUID()}.stale`;
-  try {
-    await rename(lockFile, aside);
-  } catch (error) {
-    if (errno(error) === 'ENOENT') return; // someone else took it over first
-    throw error;
-  }
-  if ((await readFile(aside, 'utf8')) !== staleText) {
-    await link(aside, lockFile).catch(() => {});
-  }
-  await rm(aside, { force: true });
 }

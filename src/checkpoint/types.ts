@@ -16,6 +16,13 @@ export interface PartitionCheckpoint {
   readonly committed?: number;
   /** Batches cut but not yet committed, in offset order, each after the previous one. */
   readonly plans: readonly PlannedBatch[];
+  /**
+   * What the source needs to recognise the partition's input again after a restart, as it gave it
+   * with the committed offset (`SourceReader.marks`): `fromJsonLines` keeps a fingerprint of the
+   * file's head here, so a replaced or truncated file is noticed. Stores that keep only offsets
+   * (Kafka's commit metadata) may drop it.
+   */
+  readonly source?: Readonly<Record<string, string | number>>;
 }
 
 /** What a checkpoint store gets when the pipeline opens it. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /** Why a lane was flushed. Every batch carries one, so a person can see why it exists. */
 export type FlushReason =
   /** The time window since the lane's first record elapsed. */
@@ -131,9 +132,29 @@ export function batchId(
   return batchIdPrefix(pipeline, partition) + batchIdRange(firstOffset, lastOffset);
 }
 
-/** The part of a batch id that names the pipeline and the partition (constant per lane). */
+/** Longest escaped name kept whole in a batch id; longer ones are cut and hashed. */
+export const MAX_ID_NAME = 64;
+const KEPT = 40;
+
+/**
+ * `safeName(text)`, bounded to {@link MAX_ID_NAME} characters: a longer one keeps its first 40
+ * characters (readable) and ends in `~~` and 24 hex digits of the SHA-256 of the whole name
+ * (distinct). Batch ids name files, and a file name longer than the file system allows (255 bytes
+ * on most) failed every write of the partition with `ENAMETOOLONG`, for good. A cut name is 66
+ * characters long, so it never equals a name kept whole.
+ */
+export function boundedName(text: string): string {
+  const safe = safeName(text);
+  if (safe.length <= MAX_ID_NAME) return safe;
+  return `${safe.slice(0, KEPT)}~~${createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 24)}`;
+}
+
+/**
+ * The part of a batch id that names the pipeline and the partition (constant per lane). Each name
+ * takes at most 66 characters (see {@link boundedName}), so an id stays under 170.
+ */
 export function batchIdPrefix(pipeline: string, partition: string): string {
-  return `${safeName(pipeline)}.${safeName(partition)}.`;
+  return `${boundedName(pipeline)}.${boundedName(partition)}.`;
 }
 
 /** The part of a batch id that names the offset range. */

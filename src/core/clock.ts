@@ -40,3 +40,48 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * The longest delay Node's timers honour: 2^31 − 1 ms (about 24.8 days). A longer one fires after
+ * 1 ms with a `TimeoutOverflowWarning` — `stop({ deadline: '30d' })` aborted writes at once.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const LONG = Symbol.for('microbatch.longTimers');
+
+/** The handle of a chained timer: the link armed now. */
+interface Chain {
+  handle: TimerHandle;
+}
+const chains = new WeakSet<Chain>();
+
+/**
+ * `clock` with timers of any length: a delay past {@link MAX_TIMER_MS} is waited for as a chain of
+ * shorter timers, each re-armed for what is left, so it never fires early on Node's timers nor on
+ * a user's clock built on them. Shorter delays go straight to `clock`.
+ */
+export function longTimers(clock: Clock): Clock {
+  if ((clock as { [LONG]?: true })[LONG]) return clock;
+  return {
+    [LONG]: true,
+    now: () => clock.now(),
+    setTimeout(callback, ms) {
+      if (!(ms > MAX_TIMER_MS)) return clock.setTimeout(callback, ms);
+      const chain: Chain = { handle: undefined };
+      const arm = (left: number) => {
+        chain.handle = clock.setTimeout(
+          () => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : callback()),
+          Math.min(left, MAX_TIMER_MS),
+        );
+      };
+      arm(ms);
+      chains.add(chain);
+      return chain;
+    },
+    clearTimeout(handle) {
+      if (typeof handle === 'object' && handle !== null && chains.has(handle as Chain)) {
+        clock.clearTimeout((handle as Chain).handle);
+      } else clock.clearTimeout(handle);
+    },
+  } as Clock;
+}

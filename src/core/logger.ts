@@ -14,5 +14,31 @@ export interface Logger {
 
 const noop: LogMethod = () => {};
 
-/** The default: logs nothing. Pass a logger to see traces. */
+/** Logs nothing. */
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop };
+
+/** One line on stderr: `microbatch WARN <message> <context as JSON>`. */
+const toStderr =
+  (level: string): LogMethod =>
+  (context, message) => {
+    let text: string;
+    try {
+      text = JSON.stringify(context);
+    } catch {
+      text = '{}';
+    }
+    process.stderr.write(`microbatch ${level} ${message} ${text}\n`);
+  };
+
+/**
+ * The default logger of a pipeline: warnings and errors on stderr, one line each; debug and info
+ * are dropped. A sink that keeps failing, a missing dead-letter sink, a torn spool record — what a
+ * person must see — is seen without configuring anything. Pass `logger: silentLogger` to turn it
+ * off, or a pino logger for structured output.
+ */
+export const stderrLogger: Logger = {
+  debug: noop,
+  info: noop,
+  warn: toStderr('WARN'),
+  error: toStderr('ERROR'),
+};

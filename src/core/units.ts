@@ -19,6 +19,13 @@ const SIZE_UNITS: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
+/**
+ * The longest duration any option takes: 100,000 days (about 273 years), so that `now + duration`
+ * stays a valid time. Timers longer than Node's 2^31 − 1 ms are chained (see `longTimers` in
+ * `clock.ts`), never fired early.
+ */
+export const MAX_DURATION_MS = 8.64e12;
+
 const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
 const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)\s*$/i;
 
@@ -36,6 +43,13 @@ export function parseDuration(value: unknown, what: string, { allowZero = false 
   if (ms === undefined || !Number.isFinite(ms) || ms < 0 || (!allowZero && ms === 0)) {
     throw invalidOptions(
       `${what} must be a ${allowZero ? 'non-negative' : 'positive'} duration (a number of ms, or a string like '250ms', '15s', '5m'); got ${show(value)}`,
+      { option: what, value },
+    );
+  }
+  if (ms > MAX_DURATION_MS) {
+    // Past this, `now + duration` leaves the range of a Date: no timer or deadline can honour it.
+    throw invalidOptions(
+      `${what} must be at most ${MAX_DURATION_MS}ms (100,000 days); got ${show(value)}. For "never", leave the option out`,
       { option: what, value },
     );
   }

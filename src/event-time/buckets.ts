@@ -66,11 +66,37 @@ export function bucketOf(time: number | Date | string, unit: BucketUnit = 'hour'
 }
 
 /**
- * An event time as ms since the epoch, or `undefined` when it is not usable: a finite number (ms), a
- * valid `Date`, or a date-time string, read by the one rule of `parseTime` (`src/core/time.ts`): a
- * date-time without a zone is UTC, not the machine's local time — the partition a record lands in
- * must not depend on where the pipeline runs — and times beyond ±8.64e15 ms are not usable.
+}
+
+/**
+ * An ISO-8601 date (`2026-11-25`) or date-time (`2026-11-25T14:00`, seconds and fraction optional,
+ * a `T` or a space between), with `Z`, an offset (`+01:00`, `+0100`) or no zone. Nothing else: not a
+ * bare number (`Date.parse('1')` is the year 2001), not English or RFC 2822 dates, whose reading
+ * differs between engines.
+ */
+const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * The earliest and latest event times: 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z.
+ * Four-digit years are what ISO 8601 dates, warehouse DATE types and the `dt=YYYY-MM-DD` paths of
+ * lake partitions hold; a time outside (`1e300`, year −1) made `dt=0NaN-NaN-NaN` and turned a
+ * reader's `dt` column into text for the whole table.
+ */
+export const EVENT_TIME_RANGE = { min: -62_135_596_800_000, max: 253_402_300_799_999 } as const;
+
+const inRange = (ms: number) => ms >= EVENT_TIME_RANGE.min && ms <= EVENT_TIME_RANGE.max;
+
+/**
+ * An event time as ms since the epoch, or `undefined` when it is not usable. Usable: a finite
+ * number of ms, a valid `Date`, or an ISO-8601 date or date-time string, within
+ * {@link EVENT_TIME_RANGE}. A date-time without a zone is read as UTC, not as the machine's local
+ * time: the partition a record lands in must not depend on where the pipeline runs.
  */
 export function toEventTime(value: unknown): number | undefined {
-  return parseTime(value);
+  // Strings must be ISO-shaped here (parseTime also reads zone-named strings such as
+  // toUTCString() output, which a Parquet column may hold but an event time may not).
+  if (typeof value === 'string' && (value.length > 64 || !ISO.test(value))) return undefined;
+  // One rule for the instant itself (src/core/time.ts): zoneless is UTC, whatever the machine's zone.
+  const ms = parseTime(value);
+  return ms !== undefined && inRange(ms) ? ms : undefined;
 }

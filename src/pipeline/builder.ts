@@ -1,7 +1,7 @@
 import type { DeadLetter } from '../core/batch.js';
-import { systemClock } from '../core/clock.js';
+import { longTimers, systemClock } from '../core/clock.js';
 import { invalidOptions } from '../core/errors.js';
-import { silentLogger } from '../core/logger.js';
+import { stderrLogger } from '../core/logger.js';
 import { show } from '../core/units.js';
 import { type EventTimeExtractor, type EventTimeOptions, resolveEventTime } from '../event-time/options.js';
 import type { Sink } from '../sinks/types.js';
@@ -162,8 +162,9 @@ export class PipelineBuilder<In = unknown, Out = In> {
       options,
       checkpoint,
       eventTime,
-      clock: this.#options.clock ?? systemClock,
-      logger: this.#options.logger ?? silentLogger,
+      // Timers past 2^31 − 1 ms (`stop({ deadline: '30d' })`, `triggers.time('30d')`) are chained.
+      clock: longTimers(this.#options.clock ?? systemClock),
+      logger: this.#options.logger ?? stderrLogger,
       signal: this.#options.signal,
       source: this.#source,
       trigger,

@@ -31,7 +31,10 @@ export interface PipelineOptions {
   name: string;
   /** Time source. @default the system clock */
   clock?: Clock;
-  /** A pino-compatible logger. @default silent */
+  /**
+   * A pino-compatible logger. `silentLogger` (exported) logs nothing.
+   * @default warnings and errors on stderr, one line each (`stderrLogger`)
+   */
   logger?: Logger;
   /**
    * Memory budget for records held by the pipeline: buffered in lanes and in batches not yet

@@ -1,6 +1,7 @@
 import type { DeadLetter, FlushReason, RejectReason } from '../core/batch.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { TransformWarning } from '../transforms/types.js';
+import type { RetryingOperation } from './retry-visibility.js';
 
 /** Where a pipeline is in its life. */
 export type PipelineStatus =
@@ -107,7 +108,15 @@ export interface PipelineMetrics {
    * 0 healthy … 1 saturated; `undefined` until a sink reports one), how long the last write took
    * (ms, including retries), and how many writes are waiting to retry.
    */
-  sink: { kind: string; backpressure: number | undefined; lastWriteMs: number | undefined; retrying: number };
+  sink: {
+    kind: string;
+    backpressure: number | undefined;
+    lastWriteMs: number | undefined;
+    /** Operations waiting to be retried right now. */
+    retrying: number;
+    /** Every operation being retried (failed at least once, not yet settled): attempts, last error. */
+    retryingBatches: RetryingOperation[];
+  };
   /** The trigger; with `triggers.adaptive`, also where its controller stands ({@link AdaptiveMetrics}). */
   trigger: {
     mode: string;

@@ -22,6 +22,8 @@ export interface RetryContext {
   onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
   /** Called when the wait that followed `onRetry` is over (or was aborted). */
   onWaited?: () => void;
+  /** Called once the operation succeeded or failed for good. */
+  onSettled?: () => void;
   random?: () => number;
 }
 
@@ -48,6 +50,18 @@ export function backoffDelay(
  * Resolves with the result and the number of attempts.
  */
 export async function withRetry<R>(
+  context: RetryContext,
+  operation: (options: { signal: AbortSignal; attempt: number }) => R | Promise<R>,
+): Promise<{ result: R; attempts: number }> {
+  if (context.onSettled === undefined) return retrying(context, operation);
+  try {
+    return await retrying(context, operation);
+  } finally {
+    context.onSettled();
+  }
+}
+
+async function retrying<R>(
   context: RetryContext,
   operation: (options: { signal: AbortSignal; attempt: number }) => R | Promise<R>,
 ): Promise<{ result: R; attempts: number }> {

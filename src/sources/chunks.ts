@@ -1,12 +1,8 @@
 import { MicrobatchError } from '../core/errors.js';
 import { parseTime } from '../core/time.js';
 import { show } from '../core/units.js';
+import { toEventTime } from '../event-time/buckets.js';
 import type { Envelope, SourceChunk } from './types.js';
-
-/** Normalises an event time given as ms, a Date or a date-time string (see `parseTime`); `undefined` when unusable. */
-export function toEventTime(value: unknown): number | undefined {
-  return parseTime(value);
-}
 
 /**
  * Collects records into per-partition chunks, assigning offsets (next = previous + 1 unless the
@@ -104,4 +100,49 @@ export class ChunkAssembler<T> {
 
 function fill<V>(length: number): (V | undefined)[] {
   return new Array<V | undefined>(length).fill(undefined);
+}
+
+/**
+ * Splits `chunk` after its first `n` records: returns the head and leaves the rest in a new chunk
+ * (`[head, rest]`). Offsets, event times, keys and headers follow their records.
+ */
+export function splitChunk<T>(chunk: SourceChunk<T>, n: number): [SourceChunk<T>, SourceChunk<T>] {
+  const cut = <V>(values: V[] | undefined): [V[] | undefined, V[] | undefined] =>
+    values === undefined ? [undefined, undefined] : [values.slice(0, n), values.slice(n)];
+  const [values, restValues] = cut(chunk.values);
+  const [offsets, restOffsets] = cut(chunk.offsets);
+  const [eventTimes, restTimes] = cut(chunk.eventTimes);
+  const [keys, restKeys] = cut(chunk.keys);
+  const [headers, restHeaders] = cut(chunk.headers);
+  const [bytes, restBytes] = cut(chunk.bytes);
+  const part = (
+    v: T[],
+    o: number[] | undefined,
+    first: number | undefined,
+    t: typeof eventTimes,
+    k: typeof keys,
+    h: typeof headers,
+    b: typeof bytes,
+  ): SourceChunk<T> => ({
+    partition: chunk.partition,
+    values: v,
+    ...(o !== undefined ? { offsets: o } : { firstOffset: first }),
+    ...(t && { eventTimes: t }),
+    ...(k && { keys: k }),
+    ...(h && { headers: h }),
+    ...(b && { bytes: b }),
+  });
+  const first = chunk.firstOffset;
+  return [
+    part(values!, offsets, first, eventTimes, keys, headers, bytes),
+    part(
+      restValues!,
+      restOffsets,
+      first === undefined ? undefined : first + n,
+      restTimes,
+      restKeys,
+      restHeaders,
+      restBytes,
+    ),
+  ];
 }

@@ -100,7 +100,7 @@ export function replayDeadLetters(
         return through.get(partition);
       };
       // The inner reader must not resume by itself: its offsets (byte positions) are not ours.
-      const { resumeAfter: _, ...inner } = context;
+      const { resumeAfter: _, resumeState: _state, ...inner } = context;
       const ready: SourceChunk<unknown>[] = [];
       let index = 0;
       let closed = false;

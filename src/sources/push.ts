@@ -1,6 +1,7 @@
 import { invalidOptions, MicrobatchError } from '../core/errors.js';
-import { parseCount } from '../core/units.js';
-import { ChunkAssembler } from './chunks.js';
+import { estimateBytes } from '../core/size.js';
+import { parseCount, parseSize, type Size } from '../core/units.js';
+import { ChunkAssembler, splitChunk } from './chunks.js';
 import type { Envelope, Source, SourceChunk, SourceReader } from './types.js';
 
 /** Options of {@link pushSource}. */
@@ -11,6 +12,14 @@ export interface PushSourceOptions {
    * its memory budget has room. @default 1000
    */
   highWaterMark?: number;
+  /**
+   * Bytes of records (estimated JSON size) the source holds before the pipeline takes them; past
+   * it, `push()` waits like past `highWaterMark`. Without it, records of 500 KB and a count of 1,000
+   * let a pipeline with a 4 MB budget hold 500 MB in its source.
+   * @default a quarter of the pipeline's `maxBufferBytes` once the pipeline opened the source
+   * (16 MB before)
+   */
+  highWaterMarkBytes?: Size;
   /** Partition of records pushed without one. @default '0' */
   partition?: string;
 }
@@ -37,6 +46,8 @@ export interface PushSource<T> extends Source<T> {
 
 interface Waiter {
   until: number; // resolves once `taken` reaches this count
+  /** ...and the bytes waiting in the source are at most this. */
+  bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -49,12 +60,21 @@ const RESOLVED = Promise.resolve();
  */
 export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSource<T> {
   const highWaterMark = parseCount(options.highWaterMark ?? 1000, 'pushSource({ highWaterMark })');
+  const bytesGiven =
+    options.highWaterMarkBytes === undefined
+      ? undefined
+      : parseSize(options.highWaterMarkBytes, 'pushSource({ highWaterMarkBytes })');
+  let highWaterMarkBytes = bytesGiven ?? 16e6;
   const partition = options.partition ?? '0';
   if (typeof partition !== 'string') throw invalidOptions('pushSource({ partition }) must be a string');
 
   const assembler = new ChunkAssembler<T>(partition, 'pushSource');
   let pushed = 0; // records ever pushed
   let taken = 0; // records ever taken by the pipeline
+  let waitingBytes = 0; // estimated bytes of the records pushed and not taken
+  /** Estimated bytes of each record not yet taken, oldest first (a ring would do; chunks are small). */
+  let sizes: number[] = [];
+  let sizesStart = 0;
   let ended = false;
   let closedError: MicrobatchError | undefined;
   const waiters: Waiter[] = [];
@@ -66,15 +86,64 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
     if (meta === undefined) assembler.addValue(record);
     else assembler.addEnvelope({ ...meta, value: record });
     pushed++;
+    // Capped: a record far past the mark costs no more to size than one at it.
+    const size = estimateBytes(record, highWaterMarkBytes + 1);
+    sizes.push(size);
+    waitingBytes += size;
   };
+
+  const full = () =>
+    pushed - taken > highWaterMark || (waitingBytes > highWaterMarkBytes && pushed - taken > 1);
 
   const settle = (): Promise<void> => {
     wakeReader?.();
     wakeReader = undefined;
-    if (pushed - taken <= highWaterMark) return RESOLVED;
+    if (!full()) return RESOLVED;
     return new Promise<void>((resolve, reject) =>
-      waiters.push({ until: pushed - highWaterMark, resolve, reject }),
+      waiters.push({ until: pushed - highWaterMark, bytes: highWaterMarkBytes, resolve, reject }),
     );
+  };
+
+  /** The pipeline took `count` records: release their bytes and the pushers that now fit. */
+  const took = (count: number) => {
+    taken += count;
+    for (let i = 0; i < count; i++) waitingBytes -= sizes[sizesStart + i]!;
+    sizesStart += count;
+    if (sizesStart > 4096 && sizesStart * 2 > sizes.length) {
+      sizes = sizes.slice(sizesStart);
+      sizesStart = 0;
+    }
+    // A pusher waits for both marks; the oldest first, so a later one never overtakes it.
+    while (
+      waiters.length > 0 &&
+      waiters[0]!.until <= taken &&
+      (waitingBytes <= waiters[0]!.bytes || pushed - taken <= 1)
+    ) {
+      waiters.shift()!.resolve();
+    }
+  };
+
+  /** The part of a chunk not handed over yet (see handOver). */
+  let rest: SourceChunk<T> | undefined;
+
+  /**
+   * Hands over records of `chunk` up to an eighth of `highWaterMarkBytes` (one at least) and keeps
+   * the rest for the next `read()`. The pipeline reads only while its budget has room, but holds a
+   * chunk it took whole: one chunk of everything pushed meanwhile made the budget moot.
+   */
+  const handOver = (chunk: SourceChunk<T>): SourceChunk<T> => {
+    const limit = highWaterMarkBytes / 8;
+    let n = 0;
+    let bytes = 0;
+    while (n < chunk.values.length && (n === 0 || bytes + sizes[sizesStart + n]! <= limit)) {
+      bytes += sizes[sizesStart + n]!;
+      n++;
+    }
+    let out = chunk;
+    rest = undefined;
+    if (n < chunk.values.length) [out, rest] = splitChunk(chunk, n);
+    took(out.values.length);
+    return out;
   };
 
   const source: PushSource<T> = {
@@ -108,10 +177,14 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
       wakeReader?.();
       wakeReader = undefined;
     },
-    open(): SourceReader<T> {
+    open(context): SourceReader<T> {
       closedError = undefined;
+      const budget = context?.memoryBudget;
+      if (bytesGiven === undefined && budget !== undefined)
+        highWaterMarkBytes = Math.max(1, Math.floor(budget / 4));
       return {
         async read(): Promise<SourceChunk<T> | null> {
+          if (rest !== undefined) return handOver(rest);
           while (assembler.size === 0) {
             if (ended || closedError) return null;
             await new Promise<void>((resolve) => {
@@ -119,11 +192,7 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
             });
           }
           const chunk = assembler.take();
-          if (chunk !== null) {
-            taken += chunk.values.length;
-            while (waiters.length > 0 && waiters[0]!.until <= taken) waiters.shift()!.resolve();
-          }
-          return chunk;
+          return chunk === null ? null : handOver(chunk);
         },
         stop() {
           source.end();

@@ -1,3 +1,4 @@
+import type { PartitionCheckpoint } from '../checkpoint/types.js';
 import type { Cursor, RejectReason } from '../core/batch.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -52,6 +53,12 @@ export interface SourceContext {
   /** Aborted when the pipeline stops reading. */
   readonly signal: AbortSignal;
   /**
+   * The pipeline's memory budget (`maxBufferBytes`) in bytes: a source that holds records before
+   * the pipeline takes them (`pushSource`) bounds them by a share of it. Absent when a test opens a
+   * source by hand.
+   */
+  readonly memoryBudget?: number;
+  /**
    * The last offset of `partition` this pipeline committed in an earlier run, from its checkpoint
    * store (`undefined` without a checkpoint or before the first commit). A replayable source
    * resumes right after it: it takes precedence over a start position given in the source's own
@@ -66,6 +73,13 @@ export interface SourceContext {
    * planned batches are replayed. Absent when a test opens a source by hand.
    */
   readonly resumeAt?: (partition: string) => Promise<number | undefined>;
+  /**
+   * The whole checkpoint state of `partition` from an earlier run: committed offset, planned
+   * batches, and the marks the source gave with its last commit ({@link SourceReader.marks}).
+   * `undefined` without a checkpoint or before anything was saved. Absent when a test opens a
+   * source by hand.
+   */
+  readonly resumeState?: (partition: string) => Promise<PartitionCheckpoint | undefined>;
   /**
    * The source no longer owns `partitions` (a Kafka rebalance moved them to another worker). Their
    * lanes are flushed (`reason: 'revoke'`) and committed if that finishes within
@@ -111,6 +125,13 @@ export interface SourceReader<T = unknown> {
    * dead-lettered). Called in offset order per partition, never past an unwritten record.
    */
   commit?(cursor: Cursor): void | Promise<void>;
+  /**
+   * What the checkpoint should keep with the committed `cursor` so that a later run can recognise
+   * its input again (a file's head fingerprint and size), as a flat object of strings and numbers;
+   * it comes back in {@link SourceContext.resumeState}. Called before the state with `cursor` as
+   * committed offset is saved; must not throw.
+   */
+  marks?(cursor: Cursor): Readonly<Record<string, string | number>> | undefined;
   /**
    * The pipeline is stopping: take no new input, but let `read()` return what the source already
    * accepted (records a producer was told were taken), then `null`. Without it, `read()` is simply

@@ -279,7 +279,25 @@ describe('fileCheckpoint', () => {
         'a fractional offset',
         '{"format":"microbatch-checkpoint","version":1,"pipeline":"orders","partitions":{"0":{"committed":1.5,"plans":[]}}}',
         'corrupt',
-        "partition '0': committed must be a safe integer",
+        "partition '0': committed must be a non-negative safe integer",
+      ],
+      [
+        'a negative committed offset',
+        '{"format":"microbatch-checkpoint","version":1,"pipeline":"orders","partitions":{"0":{"committed":-5,"plans":[]}}}',
+        'corrupt',
+        "partition '0': committed must be a non-negative safe integer",
+      ],
+      [
+        'a negative planned offset',
+        '{"format":"microbatch-checkpoint","version":1,"pipeline":"orders","partitions":{"0":{"plans":[{"firstOffset":-3,"lastOffset":2}]}}}',
+        'corrupt',
+        'non-negative safe integers',
+      ],
+      [
+        'source marks that are not flat strings and numbers',
+        '{"format":"microbatch-checkpoint","version":1,"pipeline":"orders","partitions":{"0":{"committed":3,"plans":[],"source":{"head":{"x":1}}}}}',
+        'corrupt',
+        'source.head must be a string or a finite number',
       ],
       [
         'an offset past 2^53',

@@ -95,7 +95,7 @@ describe('memoryCheckpoint', () => {
   });
 
   it.each([
-    [{ committed: 1.5, plans: [] }, 'committed must be a safe integer'],
+    [{ committed: 1.5, plans: [] }, 'committed must be a non-negative safe integer'],
     [{ committed: 1 }, 'plans must be an array'],
     [{ plans: [{ firstOffset: 5, lastOffset: 4 }] }, 'firstOffset ≤ lastOffset'],
     [{ plans: [{ firstOffset: 0, lastOffset: 2 ** 53 }] }, 'safe integers'],

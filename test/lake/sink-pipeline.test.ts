@@ -164,7 +164,9 @@ describe('parquetLakeSink in a pipeline with event time', () => {
     ]);
     expect(
       files.every((f) =>
-        /^dt=2026-11-25\/hr=1[45]\/(_SUCCESS|part-readings\.(eu|us)\.\d{16}-\d{16}\.parquet)$/.test(f),
+        /^dt=2026-11-25\/hr=1[45]\/(_SUCCESS|part-readings\.(eu|us)\.r[0-9a-z]{9}-[0-9a-f]{8}\.\d{16}-\d{16}\.parquet)$/.test(
+          f,
+        ),
       ),
     ).toBe(true);
   });

@@ -9,7 +9,7 @@ import { pushSource } from '../../src/sources/push.js';
 import { testClock } from '../../src/testing/clock.js';
 import { flakySink } from '../../src/testing/flaky-sink.js';
 import { triggers } from '../../src/triggers/index.js';
-import { expectCode, rejection } from '../support.js';
+import { bestEffortId, expectCode, rejection } from '../support.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -60,7 +60,7 @@ describe('pipeline events', () => {
     expect(at('commit:0@4')).toBeLessThan(at('status:draining->completed'));
     expect(flushes[0]).toEqual({
       batch: {
-        id: 'ev.0.0000000000000000-0000000000000002',
+        id: bestEffortId('ev.0.', '0000000000000000-0000000000000002'),
         partition: '0',
         firstOffset: 0,
         lastOffset: 2,
@@ -279,7 +279,7 @@ describe('pipeline metrics()', () => {
     expect(m.status).toBe('running');
     expect(m.trigger.lastFlushReason).toBe('records');
     expect(m.lastFlush).toEqual({
-      batchId: 'm.0.0000000000000000-0000000000000002',
+      batchId: bestEffortId('m.0.', '0000000000000000-0000000000000002'),
       partition: '0',
       reason: 'records',
       records: 3,
@@ -343,11 +343,33 @@ describe('metrics().sink', () => {
       backpressure: undefined,
       lastWriteMs: undefined,
       retrying: 0,
+      retryingBatches: [],
     });
-    const seen: number[] = [];
-    p.on('retry', () => queueMicrotask(() => seen.push(p.metrics().sink.retrying)));
+    const seen: unknown[] = [];
+    p.on('retry', () =>
+      queueMicrotask(() => seen.push([p.metrics().sink.retrying, p.metrics().sink.retryingBatches])),
+    );
     await clock.runUntil(p.run());
-    expect(seen).toEqual([1]);
-    expect(p.metrics().sink).toEqual({ kind: 'flaky', backpressure: 0.75, lastWriteMs: 1_040, retrying: 0 });
+    expect(seen).toEqual([
+      [
+        1,
+        [
+          {
+            what: expect.stringMatching(/^sink write of batch health\.0\./),
+            batch: expect.stringMatching(/^health\.0\./),
+            attempts: 1,
+            lastError: expect.any(String),
+            since: 0,
+          },
+        ],
+      ],
+    ]);
+    expect(p.metrics().sink).toEqual({
+      kind: 'flaky',
+      backpressure: 0.75,
+      lastWriteMs: 1_040,
+      retrying: 0,
+      retryingBatches: [],
+    });
   });
 });

@@ -28,7 +28,7 @@ describe('pipeline: a fatal sink error', () => {
       .build();
     const error = expectCode(await clock.runUntil(rejection(p.run())), 'MB_SINK_FAILED');
     expect(error.message).toContain("pipeline 'fatal'");
-    expect(error.message).toContain('fatal.0.0000000000000003-0000000000000005');
+    expect(error.message).toMatch(/fatal\.0\.r[0-9a-z]{9}-[0-9a-f]{8}\.0000000000000003-0000000000000005/);
     expect(MicrobatchError.is(error.cause, 'MB_SINK_FAILED')).toBe(true);
     expect((error.cause as MicrobatchError).message).toContain('scripted fatal failure');
     expect(sink.calls).toBe(2); // a fatal error is not retried; later batches are not attempted

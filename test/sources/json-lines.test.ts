@@ -97,10 +97,24 @@ describe('fromJsonLines: reading', () => {
     expect(rejected).toEqual([]);
   });
 
-  it('reads a last line without a trailing newline', async () => {
-    const { values, offsets } = await readAll(await file('{"a":1}\n{"a":2}'), { readBytes: 4 });
+  it('reads a last line without a trailing newline when the file is complete', async () => {
+    const { values, offsets } = await readAll(await file('{"a":1}\n{"a":2}'), {
+      readBytes: 4,
+      complete: true,
+    });
     expect(values).toEqual([{ a: 1 }, { a: 2 }]);
     expect(offsets).toEqual([0, 8]);
+  });
+
+  it('leaves a last line without a trailing newline unread by default, and counts it', async () => {
+    const source = fromJsonLines(await file('{"a":1}\n{"a":2}'), { readBytes: 4 });
+    const reader = await source.open(sourceContext());
+    const values: unknown[] = [];
+    for (let chunk = await reader.read(); chunk !== null; chunk = await reader.read())
+      values.push(...chunk.values);
+    await reader.close();
+    expect(values).toEqual([{ a: 1 }]);
+    expect(source.pendingBytes).toBe(7);
   });
 
   it('reads an empty file as no records', async () => {

@@ -4,6 +4,7 @@ import { describeError, type ErrorCode, MicrobatchError } from '../../core/error
 import type { WriteResult } from '../../sinks/types.js';
 import { applyTransforms, type TransformedBatch } from '../../transforms/apply.js';
 import { type RetryContext, withRetry } from '../retry.js';
+import { RetryVisibility } from '../retry-visibility.js';
 import type { InFlightBatch } from './commit-tracker.js';
 import { isDroppedLate } from './event-time-tracker.js';
 import type { Parts } from './parts.js';
@@ -26,6 +27,8 @@ export class BatchWriter {
   readonly #orderedWrites: boolean;
   /** Sink writes running (attempts and the waits between them). */
   #writesInFlight = 0;
+  /** Operations retrying now, for the rate-limited warning and `metrics().sink.retryingBatches`. */
+  readonly retryLog = new RetryVisibility();
 
   constructor(parts: Parts) {
     this.#parts = parts;
@@ -161,10 +164,12 @@ export class BatchWriter {
       onRetry: (attempt: number, delayMs: number, error: unknown) => {
         accounting.counts.retries++;
         accounting.retrying++;
-        logger.warn(
-          { pipeline: name, batch: entry.batch.id, attempt, delayMs, err: describeError(error) },
-          `${what}: retrying`,
-        );
+        // Warned on the first retry, then at most every 30 s while it keeps failing.
+        if (this.retryLog.failed(what, entry.batch.id, attempt, error, clock.now()))
+          logger.warn(
+            { pipeline: name, batch: entry.batch.id, attempt, delayMs, err: describeError(error) },
+            `${what}: retrying`,
+          );
         events.emit('retry', { batch: entry.summary, attempt, delayMs, error });
         if (failure === 'MB_SINK_FAILED') {
           const timeout = MicrobatchError.is(error, 'MB_TIMEOUT');
@@ -174,6 +179,7 @@ export class BatchWriter {
       onWaited: () => {
         accounting.retrying--;
       },
+      onSettled: () => this.retryLog.settled(what),
     };
   }
 

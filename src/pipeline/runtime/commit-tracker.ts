@@ -5,6 +5,7 @@ import type { SourceReader, SourceRejection } from '../../sources/types.js';
 import type { BatchSummary } from '../events.js';
 import type { UndeliveredRange } from '../report.js';
 import { withRetry } from '../retry.js';
+import { sourceMarks } from '../source-marks.js';
 import type { SealedLane } from './lane.js';
 import type { Parts } from './parts.js';
 
@@ -150,6 +151,7 @@ export class CommitTracker {
         const state: PartitionCheckpoint = {
           ...(commits.committed !== undefined && { committed: commits.committed }),
           plans: commits.plans.slice(),
+          ...sourceMarks(this.reader, commits.partition, commits.committed),
         };
         await withRetry(
           this.#parts.writer.retryContext(

@@ -27,6 +27,7 @@ export class Lane<T> implements LaneState {
   readonly #pipeline: string;
   /** Cached start of this lane's batch ids. */
   #idPrefix: string | undefined;
+  readonly #makeIdPrefix: (pipeline: string, partition: string) => string;
   /** The lane's values, as runs to be joined at the seal (a native copy, not a loop per record). */
   #runs: T[][] = [];
   /** The run that single values are pushed onto. */
@@ -63,9 +64,18 @@ export class Lane<T> implements LaneState {
   /** The source gave the partition up: the lane is forgotten and takes no more records. */
   revoked = false;
 
-  constructor(partition: string, pipeline: string) {
+  /**
+   * `idPrefix` makes the constant part of the lane's batch ids (default {@link batchIdPrefix}; a run
+   * of a source that cannot replay adds its run epoch, see `run-epoch.ts`).
+   */
+  constructor(
+    partition: string,
+    pipeline: string,
+    idPrefix: (pipeline: string, partition: string) => string = batchIdPrefix,
+  ) {
     this.partition = partition;
     this.#pipeline = pipeline;
+    this.#makeIdPrefix = idPrefix;
   }
 
   /** Records in the values: what the sink will get (triggers count these). */
@@ -186,7 +196,7 @@ export class Lane<T> implements LaneState {
    */
   seal(reason: FlushReason, now: number): SealedLane<T> {
     const batch: Batch<T> = {
-      id: `${(this.#idPrefix ??= batchIdPrefix(this.#pipeline, this.partition))}${batchIdRange(this.#firstOffset, this.#lastOffset)}`,
+      id: `${(this.#idPrefix ??= this.#makeIdPrefix(this.#pipeline, this.partition))}${batchIdRange(this.#firstOffset, this.#lastOffset)}`,
       partition: this.partition,
       firstOffset: this.#firstOffset,
       lastOffset: this.#lastOffset,

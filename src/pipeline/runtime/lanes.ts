@@ -1,6 +1,7 @@
 import type { FlushReason } from '../../core/batch.js';
 import type { BatchSummary } from '../events.js';
 import type { PipelineMetrics, UndeliveredRange } from '../report.js';
+import { laneIdPrefix } from '../run-epoch.js';
 import { Lane, type SealedLane } from './lane.js';
 import type { Parts } from './parts.js';
 
@@ -26,7 +27,15 @@ export class Lanes {
   of(partition: string): Lane<unknown> {
     let lane = this.#lanes.get(partition);
     if (lane === undefined) {
-      lane = new Lane(partition, this.#parts.settings.name);
+      lane = new Lane(partition, this.#parts.settings.name, (pipeline, name) =>
+        laneIdPrefix(
+          this,
+          pipeline,
+          name,
+          this.#parts.settings.source.replayable,
+          this.#parts.settings.clock,
+        ),
+      );
       this.#lanes.set(partition, lane);
       this.#parts.commits.of(partition);
     }

@@ -201,6 +201,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
         },
         revoke: (partitions: readonly string[], revokeOptions?: RevokeOptions) =>
           ownership.revoke(partitions, revokeOptions),
+        resumeState: (partition: string) => recovery.loadState(String(partition)),
+        memoryBudget: settings.options.maxBufferBytes,
       });
     } catch (error) {
       throw await this.#failOpen('MB_SOURCE_FAILED', 'the source could not be opened', error);
@@ -325,6 +327,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         backpressure: accounting.sinkHealth.backpressure,
         lastWriteMs: accounting.sinkHealth.lastWriteMs,
         retrying: accounting.retrying,
+        retryingBatches: writer.retryLog.snapshot(),
       },
       trigger: {
         mode: trigger.mode,
