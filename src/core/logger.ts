@@ -17,13 +17,22 @@ const noop: LogMethod = () => {};
 /** Logs nothing. */
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop };
 
+/**
+ * `JSON.stringify` drops an error's `message` (it is not enumerable): a line that says only
+ * "pipeline failed" with `{"code":…}` would not say what failed. Errors keep name, message and code.
+ */
+function errorsWithMessages(_key: string, value: unknown): unknown {
+  if (!(value instanceof Error)) return value;
+  return { ...value, name: value.name, message: value.message };
+}
+
 /** One line on stderr: `microbatch WARN <message> <context as JSON>`. */
 const toStderr =
   (level: string): LogMethod =>
   (context, message) => {
     let text: string;
     try {
-      text = JSON.stringify(context);
+      text = JSON.stringify(context, errorsWithMessages);
     } catch {
       text = '{}';
     }
