@@ -523,7 +523,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         this.#logger.warn({ pipeline: this.name, err: error }, `${what} close failed`);
       }
     };
-    this.#sourceAbort.abort();
+    this.#sourceAbort.abort(this.#error);
     await close('source', this.#reader && (() => this.#reader!.close()));
     await close('sink', this.#sink.close && (() => this.#sink.close!()));
     await close('dead-letter sink', this.#deadLetter?.close && (() => this.#deadLetter!.close!()));
@@ -562,6 +562,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
     this.#setStatus('failed');
     this.#halt();
     this.#writeAbort.abort(failure);
+    // The source's signal carries the failure: a push source tells its producers why it closed.
+    this.#sourceAbort.abort(failure);
     this.#wakeIdle();
   }
 
