@@ -31,9 +31,11 @@ import type { Transform } from '../transforms/types.js';
 import { type AdaptiveController, isAdaptive, type WindowChange } from '../triggers/adaptive.js';
 import type { Trigger } from '../triggers/types.js';
 import { type BatchSummary, EventHub, type Listener, type PipelineEventName } from './events.js';
+import { flushNow, type IdleView, ReadLoopState, whenIdle } from './idle.js';
 import { Lane } from './lane.js';
 import { LatencyWindow } from './latency.js';
 import type { ResolvedOptions } from './options.js';
+import { prepareParts } from './prepare.js';
 import type {
   AdaptiveMetrics,
   DeliveryReport,
@@ -70,6 +72,20 @@ export interface Pipeline<T = unknown> {
   start(): Promise<void>;
   /** Stops reading; by default flushes and commits everything first. Resolves with the report. */
   stop(options?: StopOptions): Promise<DeliveryReport>;
+  /**
+   * Cuts every lane now (`reason: 'flush'`) and resolves once those batches are committed. Records
+   * a source has ready (a `pushSource`'s accepted records) are read first, so
+   * `await src.push(r); await p.flush()` commits `r`. Rejects with `MB_CLOSED` before `start()`,
+   * or when the pipeline stops or fails before the commit (a failure is the `cause`).
+   */
+  flush(): Promise<void>;
+  /**
+   * Resolves the next time the pipeline has nothing to do: the source has nothing ready, no lane
+   * holds records and every batch is committed (like p-queue's `onIdle()`). It cuts nothing: with a
+   * long time window it waits for the window; call `flush()` to cut now. Resolves once the pipeline
+   * has completed or stopped; rejects with `MB_CLOSED` (the failure as `cause`) if it failed.
+   */
+  onIdle(): Promise<void>;
   /** A snapshot of the pipeline's state and counters. */
   metrics(): PipelineMetrics;
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -225,6 +241,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
   /** Reading must end now (failure, stop without drain, stop deadline). */
   #halted = false;
   #interruptRead: (() => void) | undefined;
+  /** Where the read loop is, for flush() and onIdle() (./idle.ts). */
+  readonly #readLoop = new ReadLoopState();
   readonly #writeAbort = new AbortController();
   readonly #signal: AbortSignal | undefined;
   readonly #sourceAbort = new AbortController();
@@ -318,12 +336,25 @@ export class PipelineRuntime implements Pipeline<unknown> {
   // ─── lifecycle ────────────────────────────────────────────────────────────────────────────────
 
   start(): Promise<void> {
+    // Once stopped (or settled), a pipeline does not start again (docs/shutdown.md).
+    if (this.#started !== undefined && (this.#stopRequested !== undefined || this.#isSettled())) {
+      return Promise.reject(
+        new MicrobatchError(
+          'MB_CLOSED',
+          `pipeline '${this.name}' was already ${this.#status === 'failed' ? 'failed' : this.#status === 'completed' ? 'completed' : 'stopped'}; build a new one to run again`,
+        ),
+      );
+    }
+    return this.#begin();
+  }
+
+  #begin(): Promise<void> {
     this.#started ??= this.#open();
     return this.#started;
   }
 
   async run(): Promise<DeliveryReport> {
-    await this.start();
+    await this.#begin();
     const report = await this.#finished!;
     // A stop that ran out of time is still a stop: the report says what was not delivered.
     if (this.#status === 'failed' && this.#error !== undefined) throw this.#error;
@@ -339,7 +370,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       return this.#report;
     }
     try {
-      await this.start();
+      await this.#begin();
     } catch {
       // start() failed: the report below says why.
     }
@@ -371,6 +402,41 @@ export class PipelineRuntime implements Pipeline<unknown> {
     await this.stop();
   }
 
+  flush(): Promise<void> {
+    return flushNow(this.#idleView(), this.#readLoop);
+  }
+
+  onIdle(): Promise<void> {
+    return whenIdle(this.#idleView(), this.#readLoop);
+  }
+
+  #idleView(): IdleView {
+    return {
+      name: this.name,
+      status: () => this.#status,
+      error: () => this.#error,
+      paused: () => this.#paused,
+      buffered: () => {
+        let records = 0;
+        for (const lane of this.#lanes.values()) records += lane.records + lane.rejected.length;
+        return records;
+      },
+      uncommitted: () => this.#pending,
+      committed: (partition) =>
+        this.#tracks.has(partition) ? this.#tracks.get(partition)!.committed : Number.POSITIVE_INFINITY,
+      cutAll: () => {
+        for (const lane of this.#lanes.values()) this.#cut(lane, 'flush');
+        const targets = new Map<string, number>();
+        for (const track of this.#tracks.values()) {
+          const last = track.entries.at(-1);
+          if (last !== undefined) targets.set(track.partition, last.batch.lastOffset);
+        }
+        return targets;
+      },
+      on: (event, listener) => this.#events.on(event, listener),
+    };
+  }
+
   async #open(): Promise<void> {
     if (this.#status !== 'idle') {
       throw new MicrobatchError(
@@ -380,6 +446,16 @@ export class PipelineRuntime implements Pipeline<unknown> {
     }
     this.#startedAt = this.#clock.now();
     const context = { pipeline: this.name, clock: this.#clock, logger: this.#logger };
+    try {
+      // Optional peers of every part, before anything is opened or read (./prepare.ts).
+      await prepareParts(this.name, [
+        { what: 'the sink', code: 'MB_SINK_FAILED', part: this.#sink },
+        { what: 'the dead-letter sink', code: 'MB_DEAD_LETTER_FAILED', part: this.#deadLetter },
+        { what: 'the source', code: 'MB_SOURCE_FAILED', part: this.#source },
+      ]);
+    } catch (error) {
+      throw this.#failOpen('MB_SINK_FAILED', 'a part could not be prepared', error);
+    }
     try {
       await this.#checkpoint?.open?.(context);
     } catch (error) {
@@ -577,6 +653,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
         // When the chunk arrived, in revocations: compared with its partition's last one below.
         let arrival = this.#revokeSerial;
         let result = reader.read();
+        this.#readLoop.reading(result);
         if (result !== null && typeof (result as Promise<unknown>).then === 'function') {
           syncRecords = 0;
           // A source may wait a long time for its next record; a halt must not wait for it. (One
@@ -590,6 +667,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
             }, reject);
           });
           this.#interruptRead = undefined;
+          this.#readLoop.settled();
         } else if (syncRecords >= SYNC_RECORDS_PER_TURN) {
           // A synchronous source never gives the event loop back by itself: let timers and I/O run.
           syncRecords = 0;
