@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     'testing/index': 'src/testing/index.ts',
     'kafka/index': 'src/kafka/index.ts',
+    'otel/index': 'src/otel/index.ts',
     // The `microbatch` command; its `#!/usr/bin/env node` line comes from the source file.
     cli: 'src/cli/main.ts',
   },

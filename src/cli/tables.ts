@@ -75,7 +75,7 @@ async function nearestTables(dir: string): Promise<string> {
   let table = dir;
   while (PARTITION_DIR.test(basename(table)) && dirname(table) !== table) table = dirname(table);
   if (table !== dir || (await isTable(dir))) {
-    return `; ${dir} is ${table === dir ? 'a table' : 'inside the table ' + table}: run microbatch compact ${dirname(table)} --table ${basename(table)}`;
+    return `; ${dir} is ${table === dir ? 'a table' : `inside the table ${table}`}: run microbatch compact ${dirname(table)} --table ${basename(table)}`;
   }
   // Below `dir`, breadth first, a few levels down: `out/` → `out/lake`.
   let level = [dir];

@@ -18,7 +18,11 @@ function hourly(options: { writeMs?: number } = {}) {
   const clock = testClock();
   const source = pushSource<number>({ highWaterMark: 1_000 });
   const sink = flakySink<number>({ clock, schedule: () => ({ delay: options.writeMs ?? 0 }) });
-  const p = pipeline({ name: 'hourly', clock }).source(source).trigger(triggers.time('1h')).sink(sink).build();
+  const p = pipeline({ name: 'hourly', clock })
+    .source(source)
+    .trigger(triggers.time('1h'))
+    .sink(sink)
+    .build();
   const committed: number[] = [];
   p.on('commit', (e) => committed.push(e.offset));
   return { clock, source, sink, p, committed };
@@ -56,7 +60,11 @@ describe('flush()', () => {
     const clock = testClock();
     const source = pushSource<number>();
     const sink = flakySink<number>({ clock, schedule: [{ fail: 'fatal' }] });
-    const p = pipeline({ name: 'failing', clock }).source(source).trigger(triggers.time('1h')).sink(sink).build();
+    const p = pipeline({ name: 'failing', clock })
+      .source(source)
+      .trigger(triggers.time('1h'))
+      .sink(sink)
+      .build();
     expectCode(await rejection(p.flush()), 'MB_CLOSED');
     expectCode(await rejection(p.onIdle()), 'MB_CLOSED');
     const run = rejection(p.run());
@@ -108,7 +116,10 @@ describe('onIdle()', () => {
     const { clock, p } = hourly();
     await p.start();
     await clock.runUntil(p.onIdle());
-    const finite = pipeline({ name: 'finite', clock }).source(fromIterable([1, 2, 3])).sink(memorySink()).build();
+    const finite = pipeline({ name: 'finite', clock })
+      .source(fromIterable([1, 2, 3]))
+      .sink(memorySink())
+      .build();
     const report = await clock.runUntil(finite.run());
     expect(report.status).toBe('completed');
     await finite.onIdle();
@@ -125,7 +136,10 @@ describe('start() after stop()', () => {
     const error = expectCode(await rejection(p.start()), 'MB_CLOSED');
     expect(error.message).toBe("pipeline 'hourly' was already stopped; build a new one to run again");
     expect(await p.run()).toBe(report);
-    const finite = pipeline({ name: 'finite', clock }).source(fromIterable([1])).sink(memorySink()).build();
+    const finite = pipeline({ name: 'finite', clock })
+      .source(fromIterable([1]))
+      .sink(memorySink())
+      .build();
     await clock.runUntil(finite.run());
     expectCode(await rejection(finite.start()), 'MB_CLOSED');
     await settle();
