@@ -6,12 +6,13 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine as parseOptions } from '../src/cli/args.js';
 import { MicrobatchError, parseDuration } from '../src/index.js';
 
 const USAGE = `usage: npm run demo -- [options]
 
-  --duration <d>   how long the scrapers run: '20s', '1m', or ms (default 20s)
+  --duration <d>   how long the scrapers run: '20s', '1m', '500ms', or a bare number of
+                   seconds (10 is 10 s) (default 20s)
   --rate <n>       records per second the fleet aims at, in bursts (default 400)
   --seed <n>       seeds the fleet: the same seed sends the same records (default 1)
   --out <dir>      a new or empty directory for the lake and the dead letters
@@ -23,18 +24,15 @@ class UsageError extends Error {}
 function parseCommandLine(argv: string[]) {
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        duration: { type: 'string' },
-        rate: { type: 'string' },
-        seed: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    let positionals: string[];
+    ({ values, positionals } = parseOptions(argv, {
+      duration: { type: 'string' },
+      rate: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     }));
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -42,10 +40,9 @@ function parseCommandLine(argv: string[]) {
   let duration = 20_000;
   if (typeof values.duration === 'string') {
     try {
-      duration = parseDuration(
-        /^\d+(\.\d+)?$/.test(values.duration) ? Number(values.duration) : values.duration,
-        '--duration',
-      );
+      // A bare number is seconds here: nobody means `--duration 10` as 10 ms of scraping.
+      const bare = /^\d+(\.\d+)?$/.test(values.duration);
+      duration = parseDuration(bare ? `${values.duration}s` : values.duration, '--duration');
     } catch (error) {
       throw new UsageError(MicrobatchError.is(error) ? error.message : String(error));
     }
@@ -106,6 +103,10 @@ async function main(): Promise<number> {
     });
     return result.ok ? 0 : 1;
   } catch (error) {
+    if (error instanceof Error && error.name === 'EmptyRunError') {
+      console.error(`demo: ${error.message}`);
+      return 1;
+    }
     console.error('demo failed:', error);
     return 1;
   }

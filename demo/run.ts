@@ -89,6 +89,11 @@ export interface DemoResult {
   compacted: { rows: number; files: LakeFiles };
 }
 
+/** The run wrote nothing to the lake (too short a `duration`): there is nothing to check. */
+export class EmptyRunError extends Error {
+  override readonly name = 'EmptyRunError';
+}
+
 /** Runs the fleet through the pipeline into `<out>`, then reads, checks and compacts the lake. */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const clock = options.clock ?? systemClock;
@@ -183,7 +188,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   } finally {
     stopTrace();
   }
-  return summarize({ print, clock, report, fleet, versions: versions.total, tableRoot, lakeDir, deadDir });
+  return summarize({
+    print,
+    clock,
+    report,
+    fleet,
+    versions: versions.total,
+    tableRoot,
+    lakeDir,
+    deadDir,
+    runFor,
+  });
 }
 
 async function summarize(run: {
@@ -195,6 +210,7 @@ async function summarize(run: {
   tableRoot: string;
   lakeDir: string;
   deadDir: string;
+  runFor: number;
 }): Promise<DemoResult> {
   const { print, report, fleet } = run;
   const checks: Check[] = [];
@@ -220,6 +236,13 @@ async function summarize(run: {
     detail: `records in ${r.in} = records the fleet sent ${fleet.records}`,
   });
 
+  if (r.written === 0) {
+    // Nothing to read back: DuckDB and compaction would only fail on a lake that does not exist.
+    print('result   EMPTY');
+    throw new EmptyRunError(
+      `nothing reached the lake: ${r.in} records in ${duration(run.runFor)} of scraping (${r.deadLettered} dead-lettered); run longer, e.g. --duration 10s`,
+    );
+  }
   const reader = await LakeReader.open(run.tableRoot);
   try {
     const files = await lakeFiles(run.tableRoot);

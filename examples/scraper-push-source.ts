@@ -1,7 +1,8 @@
 /**
  * A scraper hands records to a pipeline one at a time with `pushSource`. `await source.push()` is
  * the back-pressure: when the pipeline's memory budget is full, the scraper waits instead of
- * piling records up. Batches land as JSON-lines files; `stop({ drain: true })` flushes what is left.
+ * piling records up. Batches land as JSON-lines files; `stop({ drain: true })` flushes what is left,
+ * and the scraping loop ends by itself because it checks `source.closed` before each push.
  *
  * Which push source? `pushSource` keeps records in memory: a crash loses what it held, and the
  * pipeline is `best-effort` (each run's files get a run epoch in their names, so a restart never
@@ -12,7 +13,15 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileCheckpoint, jsonLinesSink, pipeline, pushSource, spoolSource, triggers } from 'microbatch';
+import {
+  type DeliveryReport,
+  fileCheckpoint,
+  jsonLinesSink,
+  pipeline,
+  pushSource,
+  spoolSource,
+  triggers,
+} from 'microbatch';
 
 interface Listing {
   url: string;
@@ -21,8 +30,8 @@ interface Listing {
   scrapedAt: string;
 }
 
-// A stand-in for a crawler: pages of listings, each page taking a few milliseconds to fetch.
-async function* crawl(pages: number): AsyncGenerator<Listing[]> {
+// A stand-in for a crawler: pages of listings (endless unless told how many), each taking a few ms.
+async function* crawl(pages = Number.POSITIVE_INFINITY): AsyncGenerator<Listing[]> {
   for (let page = 1; page <= pages; page++) {
     await new Promise((resolve) => setTimeout(resolve, 5));
     yield Array.from({ length: 200 }, (_, i) => ({
@@ -58,19 +67,26 @@ scraper.on('flush', ({ batch }) => {
 
 await scraper.start();
 
+// In a service, `process.once('SIGTERM', () => void scraper.stop({ deadline: '20s' }))` stops the
+// pipeline; this example stops it after 5 pages. Records the pipeline has not delivered 10 seconds
+// after the stop would be listed in `report.undelivered`.
+let stopping: Promise<DeliveryReport> | undefined;
+let pages = 0;
 let waitedMs = 0;
-for await (const page of crawl(5)) {
+scraping: for await (const page of crawl()) {
   for (const listing of page) {
+    // The pipeline is stopping: leave the loop. Checked right before the push, in the same turn,
+    // so a push never lands on a closed source, and no try/catch is needed.
+    if (source.closed.aborted) break scraping;
     const before = performance.now();
     // Resolves at once while the source holds fewer than 50 records; otherwise waits for the pipeline.
     await source.push(listing, { eventTime: listing.scrapedAt, key: listing.url });
     waitedMs += performance.now() - before;
   }
+  if (++pages === 5) stopping = scraper.stop({ drain: true, deadline: '10s' });
 }
-
-// Flush every lane, wait for the writes and commits, and report. Records the pipeline has not
-// delivered 10 seconds from now would be listed in `report.undelivered`.
-const report = await scraper.stop({ drain: true, deadline: '10s' });
+// Everything pushed before the stop is flushed, written and committed: the report says so.
+const report = await stopping!;
 
 const files = (await readdir(outDir)).filter((f) => f.endsWith('.jsonl'));
 let lines = 0;
@@ -82,6 +98,9 @@ console.log(
 );
 console.log(`batches by reason: ${JSON.stringify(report.batches.byReason)}`);
 console.log(`${files.length} files, ${lines} lines in ${outDir}`);
+if (lines !== report.records.written || report.records.undelivered !== 0) {
+  throw new Error(`expected every pushed record in the files; got ${lines} of ${report.records.in}`);
+}
 console.log(`the scraper was paused ${pauses} times, waiting ${Math.round(waitedMs)} ms in push()`);
 
 // ─── The same scraper, durable: spoolSource + fileCheckpoint ──────────────────────────────────────

@@ -1,31 +1,40 @@
-import { readdir } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { MicrobatchError } from '../core/errors.js';
 import { formatBytes, parseCount, parseSize } from '../core/units.js';
 import { type CompactionProgress, type CompactionReport, compactLake } from '../lake/compact.js';
 import { COMPRESSIONS, type CompactionCompression } from '../lake/compact-parquet.js';
 import { tableRoot } from '../lake/paths.js';
+import { parseCommandLine, plural } from './args.js';
+import { CORRUPT_REPORT, type CorruptFile, rememberCorrupt } from './corrupt.js';
 import { type CliIo, UsageError } from './io.js';
+import { packageInfo } from './package-info.js';
+import { checkLakeDir, checkPartitions, checkTable, findTables } from './tables.js';
 
 /** The help text of `microbatch compact`. */
-export const COMPACT_USAGE = `Usage: microbatch compact <dir> [options]
+export const compactUsage = (): string => `Usage: microbatch compact <dir> [options]
 
 Rewrites the small Parquet files of a lake's closed partitions (those with _SUCCESS) into files
-of about --target-file-size, crash-safely (see docs/compaction.md).
+of about --target-file-size, crash-safely (see ${packageInfo().doc('docs/compaction.md')}).
+<dir> is the lake: the directory that holds the table directories (<dir>/<table>/dt=…/).
 
 Options:
   --table <name>              compact this table only (default: every table directory under <dir>)
   --target-file-size <size>   output file size to aim at, e.g. 64MB, 1GiB (default: 128MB)
   --min-input-files <n>       leave bins of fewer files alone, n >= 2 (default: 2)
   --partition <path>          only this partition (and those below it), e.g. dt=2026-11-25/hr=14;
-                              repeat for several (default: every partition)
+                              repeat for several (default: every partition); one that matches
+                              no partition is a usage error
   --rewrite                   decode and re-encode every row into large row groups (slower; can change
                               the codec) instead of copying the row groups as they are (the default)
   --compression <codec>       with --rewrite: ${COMPRESSIONS.join(' | ')} (default: zstd)
   --json                      print the reports as JSON on stdout
   --help                      show this help
 
-Progress goes to stderr, the summary to stdout. Exit codes: 0 done, 1 failed (MB_* code), 2 usage.`;
+A data file that cannot be read is left alone, named in the output and remembered in its
+partition's ${CORRUPT_REPORT} file, so every later run lists it again until it is removed or replaced.
+
+Progress goes to stderr, the summary to stdout. Exit codes: 0 done; 1 failed (MB_* code) or
+corrupt files left alone; 2 usage error (options, a missing directory, no tables).`;
 
 interface CompactArgs {
   dir: string;
@@ -39,14 +48,16 @@ interface CompactArgs {
 }
 
 function parse(argv: string[]): CompactArgs | 'help' {
-  let parsed: ReturnType<typeof parseCompactArgs>;
-  try {
-    parsed = parseCompactArgs(argv);
-  } catch (error) {
-    // parseArgs' own messages are clear ("Unknown option '--x'"); keep them, drop the stack.
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine(argv, {
+    table: { type: 'string' },
+    'target-file-size': { type: 'string' },
+    'min-input-files': { type: 'string' },
+    partition: { type: 'string', multiple: true },
+    rewrite: { type: 'boolean' },
+    compression: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return 'help';
   if (positionals.length !== 1) {
     throw new UsageError(
@@ -89,24 +100,6 @@ function parse(argv: string[]): CompactArgs | 'help' {
   };
 }
 
-function parseCompactArgs(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      table: { type: 'string' },
-      'target-file-size': { type: 'string' },
-      'min-input-files': { type: 'string' },
-      partition: { type: 'string', multiple: true },
-      rewrite: { type: 'boolean' },
-      compression: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-}
-
 // A bare number on the command line is bytes, as in the API.
 const sizeArg = (text: string): string | number => (/^\d+$/.test(text.trim()) ? Number(text) : text);
 
@@ -120,60 +113,28 @@ function usage<T>(check: () => T): T {
   }
 }
 
-/** Every directory under `dir` whose name is a valid table name, sorted. */
-async function findTables(dir: string): Promise<string[]> {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (error) {
-    throw new MicrobatchError(
-      'MB_INVALID_OPTIONS',
-      `compact: cannot read the lake directory ${dir}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  const tables: string[] = [];
-  for (const entry of entries) {
-    if (!entry.isDirectory() || entry.name.startsWith('.') || entry.name.startsWith('_')) continue;
-    try {
-      tableRoot(dir, entry.name, 'compact');
-      tables.push(entry.name);
-    } catch {
-      // Not a table name: not something the lake sink wrote.
-    }
-  }
-  if (tables.length === 0) {
-    throw new MicrobatchError('MB_INVALID_OPTIONS', `compact: no table directories under ${dir}`, {
-      details: { dir },
-    });
-  }
-  return tables.sort();
-}
-
 function progressLine(event: CompactionProgress): string | undefined {
   const where = `${event.table} ${event.partition}`;
   switch (event.action) {
     case 'compacted':
       return event.filesIn === event.filesOut
-        ? `${where}: nothing to compact (${event.filesIn} files)`
-        : `${where}: ${event.filesIn} files → ${event.filesOut}, ${formatBytes(event.bytesIn)} → ${formatBytes(event.bytesOut)}`;
+        ? `${where}: nothing to compact (${plural(event.filesIn, 'file')})`
+        : `${where}: ${plural(event.filesIn, 'file')} → ${event.filesOut}, ${formatBytes(event.bytesIn)} → ${formatBytes(event.bytesOut)}`;
     case 'skipped-open':
       return `${where}: open (no _SUCCESS), skipped`;
     case 'recovered':
       return `${where}: recovered an interrupted compaction (${event.reason})`;
     case 'bin-skipped':
-      return `${where}: ${event.filesIn} files left alone: ${event.reason}`;
+      return `${where}: ${plural(event.filesIn, 'file')} left alone: ${event.reason}`;
   }
 }
 
 function summaryLine(name: string, r: Pick<CompactionReport, 'mode' | NumericKey | 'skippedBins'>): string {
   return (
-    `${name}: ${r.filesBefore} files → ${r.filesAfter}, ${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}, ` +
-    `${r.rowsRewritten} rows ${r.mode === 'copy' ? 'copied (row groups, not decoded)' : 'rewritten (decoded and re-encoded)'}; ${r.partitionsScanned} closed partitions, ${r.partitionsSkippedOpen} open skipped` +
-    (r.recoveredIntents > 0 ? `, ${r.recoveredIntents} interrupted compactions recovered` : '') +
-    (r.skippedBins.length > 0 ? `, ${r.skippedBins.length} bins left alone (see above)` : '')
+    `${name}: ${plural(r.filesBefore, 'file')} → ${r.filesAfter}, ${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}, ` +
+    `${plural(r.rowsRewritten, 'row')} ${r.mode === 'copy' ? 'copied (row groups, not decoded)' : 'rewritten (decoded and re-encoded)'}; ${plural(r.partitionsScanned, 'closed partition')}, ${r.partitionsSkippedOpen} open skipped` +
+    (r.recoveredIntents > 0 ? `, ${plural(r.recoveredIntents, 'interrupted compaction')} recovered` : '') +
+    (r.skippedBins.length > 0 ? `, ${plural(r.skippedBins.length, 'bin')} left alone (see above)` : '')
   );
 }
 
@@ -181,10 +142,13 @@ function summaryLine(name: string, r: Pick<CompactionReport, 'mode' | NumericKey
 export async function compactCommand(argv: string[], io: CliIo): Promise<number> {
   const args = parse(argv);
   if (args === 'help') {
-    io.stdout(`${COMPACT_USAGE}\n`);
+    io.stdout(`${compactUsage()}\n`);
     return 0;
   }
+  await checkLakeDir(args.dir);
+  if (args.tables !== undefined) for (const table of args.tables) await checkTable(args.dir, table);
   const tables = args.tables ?? (await findTables(args.dir));
+  if (args.partitions !== undefined) await checkPartitions(args.dir, tables, args.partitions);
   const reports: CompactionReport[] = [];
   for (const table of tables) {
     reports.push(
@@ -216,12 +180,22 @@ export async function compactCommand(argv: string[], io: CliIo): Promise<number>
     recoveredIntents: sum(reports, 'recoveredIntents'),
     skippedBins: reports.flatMap((r) => r.skippedBins),
   };
-  if (args.json) io.stdout(`${JSON.stringify({ tables: reports, total }, null, 2)}\n`);
+  const corrupt: CorruptFile[] = [];
+  const now = new Date();
+  for (const report of reports) {
+    corrupt.push(...(await rememberCorrupt(args.dir, report.table, report.skippedBins, now)));
+  }
+  if (args.json) io.stdout(`${JSON.stringify({ tables: reports, total, corrupt }, null, 2)}\n`);
   else {
     for (const report of reports) io.stdout(`${summaryLine(report.table, report)}\n`);
     if (reports.length > 1) io.stdout(`${summaryLine('total', total)}\n`);
+    for (const file of corrupt) io.stdout(`${corruptLine(args.dir, file)}\n`);
   }
-  return 0;
+  return corrupt.length > 0 ? 1 : 0;
+}
+
+function corruptLine(dir: string, f: CorruptFile): string {
+  return `corrupt, left alone: ${join(dir, f.table, ...f.partition.split('/'), f.file)} (since ${f.since}): ${f.message}; remove or replace it (listed in ${CORRUPT_REPORT})`;
 }
 
 type NumericKey =

@@ -5,13 +5,20 @@
  * Exit codes: 0 done, 1 failed (the MB_* code and message on stderr), 2 usage error.
  */
 import { describeError, MicrobatchError } from '../core/errors.js';
-import { COMPACT_USAGE, compactCommand } from './compact.js';
+import { compactCommand, compactUsage } from './compact.js';
 import { type CliIo, UsageError } from './io.js';
+import { packageInfo } from './package-info.js';
 
 const USAGE = `Usage: microbatch <command> [options]
 
 Commands:
-  compact <dir>   rewrite a Parquet lake's small files into bigger ones (microbatch compact --help)`;
+  compact <dir>   rewrite a Parquet lake's small files into bigger ones (microbatch compact --help)
+
+Options:
+  --version, -v   print the version of microbatch
+  --help, -h      show this help
+
+Exit codes: 0 done, 1 failed, 2 usage error.`;
 
 /** Runs the command line `argv` (without `node` and the script); resolves with the exit code. */
 async function main(argv: string[], io: CliIo): Promise<number> {
@@ -25,11 +32,17 @@ async function main(argv: string[], io: CliIo): Promise<number> {
       io.stderr(`${USAGE}\n`);
       return 2;
     }
+    if (command === '--version' || command === '-v' || command === 'version') {
+      io.stdout(`${packageInfo().version}\n`);
+      return 0;
+    }
     if (command === 'compact') return await compactCommand(rest, io);
-    throw new UsageError(`unknown command '${command}'`);
+    throw new UsageError(
+      command.startsWith('-') ? `unknown option ${command}` : `unknown command '${command}'`,
+    );
   } catch (error) {
     if (error instanceof UsageError) {
-      const help = command === 'compact' ? COMPACT_USAGE.split('\n')[0] : USAGE.split('\n')[0];
+      const help = (command === 'compact' ? compactUsage() : USAGE).split('\n')[0];
       io.stderr(
         `microbatch: ${error.message}\n${help}\nRun 'microbatch ${command === 'compact' ? 'compact ' : ''}--help' for the options.\n`,
       );

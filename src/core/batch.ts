@@ -15,6 +15,8 @@ export type FlushReason =
   | 'drain'
   /** The source is giving up the partition (a Kafka rebalance). */
   | 'revoke'
+  /** `pipeline.flush()` was called. */
+  | 'flush'
   /** A planned but uncommitted batch is written again after a restart. */
   | 'replay';
 

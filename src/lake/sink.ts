@@ -9,6 +9,7 @@ import {
   type ParquetSchemaInput,
   resolveEncodeOptions,
 } from '../parquet/encode.js';
+import { requireParquetPeers } from '../parquet/peers.js';
 import { parquetSchema } from '../parquet/schema.js';
 import type { Sink, SinkContext } from '../sinks/types.js';
 import { fileStorage } from './file-storage.js';
@@ -144,6 +145,8 @@ export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>)
 
   return {
     kind: 'parquet-lake',
+    // apache-arrow and parquet-wasm, loaded when the pipeline starts, before any record is read.
+    prepare: () => requireParquetPeers('parquetLakeSink'),
     open(context) {
       pipeline = context.pipeline;
       clock = context.clock;

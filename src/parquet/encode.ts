@@ -5,6 +5,7 @@ import { parseCount, show } from '../core/units.js';
 import { CREATED_BY } from '../core/version.js';
 import { type ArrowModule, arrowField, buildColumn, buildFlatColumns, isFlat } from './columns.js';
 import { type ArrowMessageModule, loadArrowMessage, streamOf } from './ipc.js';
+import { requireParquetPeers } from './peers.js';
 import { type ParquetColumn, type ParquetColumnInput, type ParquetSchema, parquetSchema } from './schema.js';
 
 /** Compression codecs for {@link encodeParquet}. */
@@ -52,6 +53,7 @@ type Peers = { A: ArrowModule; M: ArrowMessageModule; P: typeof ParquetWasm };
 
 /** apache-arrow and parquet-wasm, loaded on first use: importing microbatch loads neither. */
 async function peers(): Promise<Peers> {
+  await requireParquetPeers('encodeParquet'); // names every missing peer at once
   const [A, M, P] = await Promise.all([
     loadPeer<ArrowModule>('apache-arrow', 'encodeParquet', () => import('apache-arrow')),
     loadArrowMessage('encodeParquet'),

@@ -49,7 +49,7 @@ export function trace(pipeline: Pipeline<unknown>, options: TraceOptions = {}): 
     line(
       batch.closedAt,
       'window',
-      `${range(batch)} opened ${time(batch.openedAt)}, closed after ${formatDuration(batch.closedAt - batch.openedAt)}: ${batch.reason} (${batch.records} records, ${formatBytes(batch.bytes)}${rejected > 0 ? `, ${rejected} rejected by the source` : ''})`,
+      `${range(batch)} opened ${time(batch.openedAt)}, closed after ${formatDuration(batch.closedAt - batch.openedAt)}: ${batch.reason} (${batch.records} records, ${formatBytes(batch.bytes)}${rejected > 0 ? `, ${rejected} rejected on arrival` : ''})`,
     ),
   );
   on('dead-letter', ({ batch, count, reasons }) =>

@@ -28,6 +28,20 @@ export interface Pipeline<T = unknown> {
   start(): Promise<void>;
   /** Stops reading; by default flushes and commits everything first. Resolves with the report. */
   stop(options?: StopOptions): Promise<DeliveryReport>;
+  /**
+   * Cuts every lane now (`reason: 'flush'`) and resolves once those batches are committed. Records
+   * a source has ready (a `pushSource`'s accepted records) are read first, so
+   * `await src.push(r); await p.flush()` commits `r`. Rejects with `MB_CLOSED` before `start()`,
+   * or when the pipeline stops or fails before the commit (a failure is the `cause`).
+   */
+  flush(): Promise<void>;
+  /**
+   * Resolves the next time the pipeline has nothing to do: the source has nothing ready, no lane
+   * holds records and every batch is committed (like p-queue's `onIdle()`). It cuts nothing: with a
+   * long time window it waits for the window; call `flush()` to cut now. Resolves once the pipeline
+   * has completed or stopped; rejects with `MB_CLOSED` (the failure as `cause`) if it failed.
+   */
+  onIdle(): Promise<void>;
   /** A snapshot of the pipeline's state and counters. */
   metrics(): PipelineMetrics;
   /** Subscribes to an event; returns the function that unsubscribes. */

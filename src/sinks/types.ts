@@ -69,6 +69,14 @@ export interface PartitionComplete {
 export interface Sink<T = unknown> {
   /** Short name for metrics and logs. */
   readonly kind?: string;
+  /**
+   * Loads what the sink needs before the pipeline opens anything: its optional peer dependencies
+   * (the Parquet lake loads apache-arrow and parquet-wasm here). Optional. The pipeline calls every
+   * part's `prepare()` together when it starts, before any `open()` and before any record is read;
+   * a part whose peer is missing rejects with `MB_MISSING_PEER` (`details.peers`), and `start()`
+   * then rejects with one `MB_MISSING_PEER` naming every missing package and the install command.
+   */
+  prepare?(): void | Promise<void>;
   open?(context: SinkContext): void | Promise<void>;
   write(batch: Batch<T>, options: WriteOptions): void | WriteResult | Promise<void | WriteResult>;
   /**

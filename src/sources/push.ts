@@ -33,7 +33,8 @@ export interface PushSource<T> extends Source<T> {
    * Offers one record. The promise resolves once the record is accepted: at once while fewer than
    * `highWaterMark` records wait for the pipeline, else when the pipeline has taken enough of them. A
    * full pipeline (memory budget reached) stops taking records, so it pushes back on the caller: `for (const r of scraped) await src.push(r)`. Rejects with `MB_CLOSED`
-   * after `end()`, or when the pipeline stops before taking the record.
+   * once the source is {@link PushSource.closed | closed} (after `end()`, the pipeline's `stop()`, or
+   * its failure, which is the error's `cause`), or when the pipeline stops before taking the record.
    */
   push(record: T, meta?: PushMeta): Promise<void>;
   /** Offers many records at once; resolves when all are accepted. */
@@ -42,6 +43,15 @@ export interface PushSource<T> extends Source<T> {
   end(): void;
   /** Records pushed and not yet taken by the pipeline. */
   readonly pending: number;
+  /**
+   * Aborted once the source takes no more records: after `end()`, when the pipeline stops (its
+   * `stop()`, its `signal`) or fails. `closed.reason` is the `MB_CLOSED` error that `push()` would
+   * reject with. A producer loop checks it before each push, so that it ends by itself on a stop
+   * (the check and the push run in the same turn, so no stop can slip in between):
+   * `while (!src.closed.aborted) { const page = await scrape(); if (src.closed.aborted) break; await src.pushMany(page); }`.
+   * It can also be handed to `fetch()` and the like to abort the request in progress.
+   */
+  readonly closed: AbortSignal;
 }
 
 interface Waiter {
@@ -79,8 +89,18 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
   let closedError: MicrobatchError | undefined;
   const waiters: Waiter[] = [];
   let wakeReader: (() => void) | undefined;
-
-  const closed = (why: string) => new MicrobatchError('MB_CLOSED', `pushSource: ${why}`);
+  // Why the source stopped taking records, for `closed` and for push()'s rejection.
+  let closing = new AbortController();
+  let closedBy: { what: string; cause?: unknown } = { what: 'end()' };
+  const closed = (why: string, cause?: unknown) =>
+    new MicrobatchError('MB_CLOSED', `pushSource: ${why}`, cause === undefined ? undefined : { cause });
+  const close = (what: string, cause?: unknown) => {
+    if (closing.signal.aborted) return;
+    closedBy = { what, cause };
+    closing.abort(closed(`takes no more records after ${what}`, cause));
+  };
+  // push() after the source closed says what closed it, and carries a failure as its `cause`.
+  const refused = (call: string) => closed(`${call} after ${closedBy.what}`, closedBy.cause);
 
   const accept = (record: T, meta: PushMeta | undefined) => {
     if (meta === undefined) assembler.addValue(record);
@@ -152,9 +172,11 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
     get pending() {
       return pushed - taken;
     },
+    get closed() {
+      return closing.signal;
+    },
     push(record, meta) {
-      if (closedError) return Promise.reject(closedError);
-      if (ended) return Promise.reject(closed('push() after end()'));
+      if (closedError || ended) return Promise.reject(refused('push()'));
       try {
         accept(record, meta);
       } catch (error) {
@@ -163,8 +185,7 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
       return settle();
     },
     pushMany(records, meta) {
-      if (closedError) return Promise.reject(closedError);
-      if (ended) return Promise.reject(closed('pushMany() after end()'));
+      if (closedError || ended) return Promise.reject(refused('pushMany()'));
       try {
         for (const record of records) accept(record, meta);
       } catch (error) {
@@ -173,6 +194,7 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
       return settle();
     },
     end() {
+      close('end()');
       ended = true;
       wakeReader?.();
       wakeReader = undefined;
@@ -182,6 +204,17 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
       const budget = context?.memoryBudget;
       if (bytesGiven === undefined && budget !== undefined)
         highWaterMarkBytes = Math.max(1, Math.floor(budget / 4));
+      if (closing.signal.aborted && !ended) {
+        closing = new AbortController();
+        closedBy = { what: 'end()' };
+      }
+      // A failing pipeline aborts the context's signal with its error: the producer learns why.
+      const onAbort = () => {
+        const failure = context.signal.reason;
+        if (MicrobatchError.is(failure)) close(`the pipeline failed (${failure.code})`, failure);
+      };
+      if (context.signal.aborted) onAbort();
+      else context.signal.addEventListener('abort', onAbort, { once: true });
       return {
         async read(): Promise<SourceChunk<T> | null> {
           if (rest !== undefined) return handOver(rest);
@@ -195,11 +228,14 @@ export function pushSource<T = unknown>(options: PushSourceOptions = {}): PushSo
           return chunk === null ? null : handOver(chunk);
         },
         stop() {
+          close("the pipeline's stop() (check source.closed before pushing)");
           source.end();
         },
         close() {
+          context.signal.removeEventListener('abort', onAbort);
+          close('the pipeline closed the source');
           // Records still held were never accepted: their pushers learn it from the rejection.
-          closedError = closed('the pipeline stopped before taking the record');
+          closedError = closed('the pipeline stopped before taking the record', closedBy.cause);
           for (const waiter of waiters.splice(0)) waiter.reject(closedError);
           wakeReader?.();
           wakeReader = undefined;

@@ -151,6 +151,11 @@ export interface Source<T = unknown> {
    * replayable sources can give at-least-once delivery across a crash; the others are `best-effort`.
    */
   readonly replayable: boolean;
+  /**
+   * Loads what the source needs before the pipeline opens anything (its optional peer
+   * dependencies), like `Sink.prepare`. Optional; a missing peer rejects with `MB_MISSING_PEER`.
+   */
+  prepare?(): void | Promise<void>;
   open(context: SourceContext): SourceReader<T> | Promise<SourceReader<T>>;
 }
 

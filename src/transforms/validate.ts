@@ -39,7 +39,7 @@ export interface VersionedSchemas<V extends Record<string, SchemaLike>> {
 
 /** One schema issue as dead-letter details carry it: JSON-safe and bounded in size. */
 export interface SchemaIssue {
-  /** Where in the record: keys and array indices (at most {@link MAX_PATH} of them). */
+  /** Where in the record: keys and array indices (at most 20 of them). */
   path: (string | number)[];
   /** The validator's issue code (`invalid_type`, `too_big`…) when it gives one. */
   code?: string;
@@ -52,7 +52,7 @@ export interface SchemaIssue {
 export interface SchemaRejection {
   /** The version `pick` chose, with a registry. */
   version?: string;
-  /** The first {@link MAX_ISSUES} issues. */
+  /** The first 10 issues. */
   issues: SchemaIssue[];
   /** How many more issues there were. */
   omitted?: number;

@@ -10,7 +10,7 @@ import {
 } from '../core/units.js';
 import type { LaneState, Trigger } from './types.js';
 
-/** Options of {@link adaptive}. */
+/** Options of `triggers.adaptive`. */
 export interface AdaptiveOptions {
   /** The window when the sink is healthy: the freshest data you want. */
   minWindow: Duration;

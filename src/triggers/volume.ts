@@ -2,7 +2,7 @@ import { invalidOptions } from '../core/errors.js';
 import { formatBytes, parseCount, parseSize, type Size } from '../core/units.js';
 import type { Trigger } from './types.js';
 
-/** Options of {@link volume}; give at least one. */
+/** Options of `triggers.volume`; give at least one. */
 export interface VolumeOptions {
   /** Flush when the lane holds this many records. A batch never holds more. */
   records?: number;

@@ -3,7 +3,7 @@
  * process on a real lake, checking exit codes, stdout (summary), stderr (progress, errors).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -83,7 +83,7 @@ describe('microbatch compact', () => {
     const summary = run.stdout.trim().split('\n');
     expect(summary).toEqual([
       expect.stringMatching(
-        /^orders: 4 files → 1, [\d.]+KB → [\d.]+KB, 40 rows copied \(row groups, not decoded\); 1 closed partitions, 1 open skipped$/,
+        /^orders: 4 files → 1, [\d.]+KB → [\d.]+KB, 40 rows copied \(row groups, not decoded\); 1 closed partition, 1 open skipped$/,
       ),
       expect.stringMatching(/^prices: 4 files → 1, /),
       expect.stringMatching(
@@ -143,7 +143,11 @@ describe('microbatch compact', () => {
 
   it.each([
     [['compact'], 'needs the lake directory'],
-    [['compact', '/tmp', '--bogus'], "Unknown option '--bogus'"],
+    [['compact', '/tmp', '--bogus'], 'microbatch: unknown option --bogus\n'],
+    [['compact', '/tmp', '--table'], 'option --table needs a value'],
+    [['compact', '/tmp', '--json=yes'], 'option --json takes no value'],
+    [['--bogus'], 'microbatch: unknown option --bogus\n'],
+    [['compact', join(tmpdir(), 'mb-no-such-lake')], 'no such directory: '],
     [['compact', '/tmp', '--target-file-size', 'huge'], '--target-file-size must be a positive size'],
     [['compact', '/tmp', '--min-input-files', '1'], '--min-input-files must be an integer ≥ 2'],
     [['compact', '/tmp', '--min-input-files', 'two'], '--min-input-files must be an integer ≥ 2'],
@@ -165,15 +169,115 @@ describe('microbatch compact', () => {
   );
 
   it('reports a failure with its MB_* code and exit code 1', async () => {
-    const run = await cli(['compact', join(tmpdir(), 'mb-no-such-lake'), '--table', 'orders']);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^microbatch: MB_INVALID_OPTIONS: compactLake: dir does not exist/);
+    const dir = await lake();
+    // An intent file compaction cannot trust: it stops rather than guess (not a command-line mistake).
+    await writeFile(join(dir, 'orders', 'dt=2026-11-25', 'hr=13', '_compaction-0000000000000000.json'), '{}');
+    const run = await cli(['compact', dir, '--table', 'orders']);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(
+      /^microbatch: MB_SINK_FAILED: compactLake: intent _compaction-0000000000000000.json/m,
+    );
     noStack(run.stderr);
+  }, 60_000);
+
+  it('exits 2 with a hint when the directory holds no tables: one level too high, or the table itself', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'mb-cli-out-'));
+    dirs.push(out);
+    const dir = join(out, 'lake');
+    await mkdir(dir);
+    const built = await lake();
+    await rename(join(built, 'prices'), join(dir, 'prices'));
+    await mkdir(join(out, 'dead'));
+    await writeFile(join(out, 'dead', 'dead-letters.jsonl'), '');
+
+    const tooHigh = await cli(['compact', out]);
+    expect(tooHigh.code, tooHigh.stderr).toBe(2);
+    expect(tooHigh.stderr).toContain(`no lake tables under ${out}; found 1 table in ${dir} (prices)`);
+    expect(tooHigh.stderr).toContain(`run microbatch compact ${dir}`);
+    expect(tooHigh.stdout).toBe('');
+    noStack(tooHigh.stderr);
+
+    const table = await cli(['compact', join(dir, 'prices')]);
+    expect(table.code).toBe(2);
+    expect(table.stderr).toContain(`run microbatch compact ${dir} --table prices`);
+    const partition = await cli(['compact', join(dir, 'prices', 'dt=2026-11-25')]);
+    expect(partition.code).toBe(2);
+    expect(partition.stderr).toContain(
+      `inside the table ${join(dir, 'prices')}: run microbatch compact ${dir} --table prices`,
+    );
+
     const empty = await mkdtemp(join(tmpdir(), 'mb-cli-empty-'));
     dirs.push(empty);
     const none = await cli(['compact', empty]);
-    expect(none.code).toBe(1);
-    expect(none.stderr).toContain('MB_INVALID_OPTIONS: compact: no table directories under');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(
+      `no lake tables under ${empty} (a table is a directory of partition directories`,
+    );
+
+    const missing = await cli(['compact', dir, '--table', 'orders']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`no table 'orders' under ${dir} (tables there: prices)`);
+  }, 60_000);
+
+  it('exits 2 when a --partition matches no partition, before compacting anything', async () => {
+    const dir = await lake();
+    const before = await listTree(dir);
+    const run = await cli([
+      'compact',
+      dir,
+      '--partition',
+      'dt=2026-11-25/hr=13',
+      '--partition',
+      'dt=2026-12-01',
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--partition dt=2026-12-01 matches no partition of orders, prices');
+    expect(run.stderr).toContain('(partitions look like dt=2026-11-25/hr=13)');
+    expect(await listTree(dir)).toEqual(before);
+    // A prefix at a `/` matches; a prefix inside a name does not.
+    expect((await cli(['compact', dir, '--partition', 'dt=2026-11-25'])).code).toBe(0);
+    expect((await cli(['compact', dir, '--partition', 'dt=2026-11'])).code).toBe(2);
+  }, 60_000);
+
+  it('names a corrupt file, exits 1, and lists it again on every run until it is removed', async () => {
+    const dir = await lake();
+    const partition = join(dir, 'orders', 'dt=2026-11-25', 'hr=13');
+    const garbage = join(partition, 'part-garbage.parquet');
+    await writeFile(garbage, 'this is not parquet');
+    await closePartition(dir, 'orders', 'dt=2026-11-25/hr=13');
+    const first = await cli(['compact', dir]);
+    expect(first.code, first.stderr).toBe(1);
+    const line = `corrupt, left alone: ${garbage} (since `;
+    expect(first.stdout).toContain(line);
+    expect(first.stdout).toMatch(/cannot read the Parquet schema/);
+    expect(JSON.parse(await readFile(join(partition, '_CORRUPT'), 'utf8')).files).toEqual([
+      expect.objectContaining({ file: 'part-garbage.parquet' }),
+    ]);
+    // The other files were compacted; the corrupt one is now alone in its partition's bin, and
+    // compaction would never read it again: the report brings it back.
+    const second = await cli(['compact', dir, '--json']);
+    expect(second.code).toBe(1);
+    expect(JSON.parse(second.stdout).corrupt).toEqual([
+      expect.objectContaining({
+        table: 'orders',
+        partition: 'dt=2026-11-25/hr=13',
+        file: 'part-garbage.parquet',
+      }),
+    ]);
+    await rm(garbage);
+    const third = await cli(['compact', dir]);
+    expect(third.code, third.stdout).toBe(0);
+    expect(third.stdout).not.toContain('corrupt');
+    expect(await listTree(partition)).not.toContain('_CORRUPT');
+  }, 60_000);
+
+  it('prints its version', async () => {
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const run = await cli([flag]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toBe(`${pkg.version}\n`);
+    }
   }, 60_000);
 
   it('prints help with exit code 0', async () => {

@@ -104,10 +104,24 @@ describe('demo/main.ts', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('usage: npm run demo -- [options]');
     expect(run.stdout).toContain('--duration');
+    expect(run.stdout).toContain('a bare number of\n                   seconds (10 is 10 s)');
   });
 
+  it('reads a bare --duration as seconds, and ends a run that wrote nothing with a clear line (exit code 1)', async () => {
+    const out = join(dir, 'empty');
+    const run = await demo(['--duration', '0.001', '--rate', '1', '--out', out]);
+    const lines = run.stdout.split('\n');
+    // 0.001 is seconds: 1 ms (as milliseconds it would have been 1 µs).
+    expect(lines[0]).toBe(`microbatch demo · seed 1 · 1ms of scraping at ~1 records/s · out ${out}`);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(1);
+    expect(lines).toContain('result   EMPTY');
+    expect(run.stderr).toBe(
+      'demo: nothing reached the lake: 0 records in 1ms of scraping (0 dead-lettered); run longer, e.g. --duration 10s\n',
+    );
+  }, 60_000);
+
   it.each([
-    [['--bogus'], "Unknown option '--bogus'"],
+    [['--bogus'], 'demo: unknown option --bogus\n'],
     [
       ['--duration', 'soon'],
       "--duration must be a positive duration (a number of ms, or a string like '250ms', '15s', '5m'); got 'soon'",

@@ -289,8 +289,21 @@ describe('the packed tarball', () => {
     expectSuccess(listing);
     const files = listing.stdout.split('\n').filter(Boolean);
     for (const target of exportTargets(pkg.exports)) expect(files).toContain(target);
-    const allowed = /^package\/(dist\/|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE(\.md)?$)/;
+    // The docs and the examples ship so that the README's links resolve for npm users
+    // (test/pack/links.test.ts); the TypeScript sources and the tests do not.
+    const allowed =
+      /^package\/(dist\/|docs\/|examples\/[^/]+\.ts$|bench\/RESULTS\.md$|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE(\.md)?$)/;
     expect(files.filter((file) => !allowed.test(file))).toEqual([]);
+  });
+
+  it('ships source maps without the sources embedded in them', async () => {
+    const dist = join(consumer, 'node_modules', pkg.name, 'dist');
+    const maps = (await readdir(dist)).filter((file) => file.endsWith('.map'));
+    expect(maps.length).toBeGreaterThan(0);
+    for (const map of maps) {
+      const parsed = JSON.parse(await readFile(join(dist, map), 'utf8')) as { sourcesContent?: unknown };
+      expect(parsed.sourcesContent, map).toBeUndefined();
+    }
   });
 
   // Both consumers must behave the same; only how they load modules differs.

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromJsonLines, memorySink, pipeline, trace, triggers } from '../../src/index.js';
+import { fromIterable, fromJsonLines, memorySink, pipeline, trace, triggers } from '../../src/index.js';
 import { flakySink, scriptedSource, testClock } from '../../src/testing/index.js';
 
 describe('trace()', () => {
@@ -51,5 +51,22 @@ describe('trace()', () => {
     trace(p, { write: (l) => lines.push(l), time: () => 'T' });
     await p.run();
     expect(lines).toContain(`T t dlq     ${file} [0..17] 1 dead-lettered: malformed=1`);
+  });
+
+  it('counts records the pipeline rejected on arrival (an invalid event time) without blaming the source', async () => {
+    const clock = testClock(Date.UTC(2026, 10, 25, 14, 0, 0));
+    const p = pipeline({ name: 'et', clock })
+      .source(fromIterable([{ at: clock.now() }, { at: 'not a time' }, { at: clock.now() }]))
+      .eventTime((r: { at: unknown }) => r.at as number)
+      .sink(memorySink())
+      .deadLetter(memorySink())
+      .build();
+    const lines: string[] = [];
+    trace(p, { write: (l) => lines.push(l), time: () => 'T' });
+    const report = await clock.runUntil(p.run());
+    expect(report.rejected).toEqual({ invalid_event_time: 1 });
+    const window = lines.find((l) => l.includes(' window '));
+    expect(window).toMatch(/\(2 records, \d+B, 1 rejected on arrival\)$/);
+    expect(lines.join('\n')).not.toContain('by the source');
   });
 });

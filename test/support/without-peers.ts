@@ -27,9 +27,17 @@ export interface PeerlessRun {
 
 /** Runs `body` (ES module code; `./src/index.ts` imports the library) without the Parquet peers. */
 export function runWithoutParquetPeers(body: string): Promise<PeerlessRun> {
+  return runWithoutPeers(['apache-arrow', 'parquet-wasm'], body);
+}
+
+/** Runs `body` in a process where none of `peers` (package names) can be resolved. */
+export function runWithoutPeers(peers: readonly string[], body: string): Promise<PeerlessRun> {
+  // Inside the hook's regular expression literal: escape what is special there, `/` included.
+  const pattern = peers.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|');
+  const blockHook = hook.replace('(apache-arrow|parquet-wasm)', `(${pattern})`);
   const script = `
 import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(blockHook)}));
 ${body}`;
   return new Promise((done) => {
     execFile(

@@ -87,6 +87,11 @@ export class CommitTracker {
   readonly inFlight = { batches: 0, records: 0, bytes: 0 };
   #idleWaiters: (() => void)[] = [];
 
+  /** Batches flushed and not yet committed or handed over (for `onIdle()`). */
+  get pending(): number {
+    return this.#pending;
+  }
+
   constructor(parts: Parts) {
     this.#parts = parts;
   }

@@ -140,6 +140,8 @@ export class Lifecycle {
     this.setStatus('failed');
     if (!wasHalted) this.#halted();
     this.writeAbort.abort(failure);
+    // The source's signal carries the failure: a push source tells its producers why it closed.
+    this.sourceAbort.abort(failure);
     this.#parts.commits.wakeIdle();
   }
 

@@ -5,6 +5,8 @@ import type { RevokeOptions, SourceReader } from '../../sources/types.js';
 import { transformWarnings } from '../../transforms/privacy.js';
 import { isAdaptive } from '../../triggers/adaptive.js';
 import { EventHub, type Listener, type PipelineEventName } from '../events.js';
+import { flushNow, type IdleView, ReadLoopState, whenIdle } from '../idle.js';
+import { prepareParts } from '../prepare.js';
 import type {
   AdaptiveMetrics,
   DeliveryReport,
@@ -47,6 +49,8 @@ export class PipelineRuntime implements Pipeline<unknown> {
   readonly #eventTime: ResolvedEventTime | undefined;
   /** What was opened, in order: closed from the top. */
   readonly #closers: Closer[] = [];
+  /** Where the read loop is, for flush() and onIdle() (../idle.ts). */
+  readonly #readState = new ReadLoopState();
   #reader: SourceReader<unknown> | undefined;
   #started: Promise<void> | undefined;
   #finished: Promise<DeliveryReport> | undefined;
@@ -104,12 +108,28 @@ export class PipelineRuntime implements Pipeline<unknown> {
   }
 
   start(): Promise<void> {
+    // Once stopped (or settled), a pipeline does not start again (docs/shutdown.md).
+    const { lifecycle } = this.#parts;
+    if (this.#started !== undefined && (lifecycle.stopRequested || lifecycle.settled)) {
+      const was =
+        lifecycle.status === 'failed' || lifecycle.status === 'completed' ? lifecycle.status : 'stopped';
+      return Promise.reject(
+        new MicrobatchError(
+          'MB_CLOSED',
+          `pipeline '${this.name}' was already ${was}; build a new one to run again`,
+        ),
+      );
+    }
+    return this.#begin();
+  }
+
+  #begin(): Promise<void> {
     this.#started ??= this.#open();
     return this.#started;
   }
 
   async run(): Promise<DeliveryReport> {
-    await this.start();
+    await this.#begin();
     const report = await this.#finished!;
     // A stop that ran out of time is still a stop: the report says what was not delivered.
     const { lifecycle } = this.#parts;
@@ -127,7 +147,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       return this.#report;
     }
     try {
-      await this.start();
+      await this.#begin();
     } catch {
       // start() failed: the report below says why.
     }
@@ -147,6 +167,43 @@ export class PipelineRuntime implements Pipeline<unknown> {
     await this.stop();
   }
 
+  flush(): Promise<void> {
+    return flushNow(this.#idleView(), this.#readState);
+  }
+
+  onIdle(): Promise<void> {
+    return whenIdle(this.#idleView(), this.#readState);
+  }
+
+  /** What `flush()` and `onIdle()` (../idle.ts) see of the runtime. */
+  #idleView(): IdleView {
+    const { settings, lifecycle, lanes, commits, ingest } = this.#parts;
+    return {
+      name: this.name,
+      status: () => lifecycle.status,
+      error: () => lifecycle.error,
+      paused: () => ingest.paused,
+      buffered: () => {
+        let records = 0;
+        for (const lane of lanes.all()) records += lane.count;
+        return records;
+      },
+      uncommitted: () => commits.pending,
+      committed: (partition) =>
+        commits.partitions.has(partition) ? commits.committedOf(partition) : Number.POSITIVE_INFINITY,
+      cutAll: () => {
+        for (const lane of lanes.all()) lanes.flush(lane, 'flush');
+        const targets = new Map<string, number>();
+        for (const partition of commits.partitions.values()) {
+          const last = partition.batches.at(-1);
+          if (last !== undefined) targets.set(partition.partition, last.batch.lastOffset);
+        }
+        return targets;
+      },
+      on: (event, listener) => settings.events.on(event, listener),
+    };
+  }
+
   /** Opens the checkpoint store, the sinks and the source, each pushed on the stack of closers. */
   async #open(): Promise<void> {
     const { settings, lifecycle, accounting, recovery, ownership, commits } = this.#parts;
@@ -159,6 +216,16 @@ export class PipelineRuntime implements Pipeline<unknown> {
     }
     accounting.startedAt = clock.now();
     const context = { pipeline: this.name, clock, logger };
+    try {
+      // Optional peers of every part, before anything is opened or read (../prepare.ts).
+      await prepareParts(this.name, [
+        { what: 'the sink', code: 'MB_SINK_FAILED', part: sink },
+        { what: 'the dead-letter sink', code: 'MB_DEAD_LETTER_FAILED', part: deadLetter },
+        { what: 'the source', code: 'MB_SOURCE_FAILED', part: source },
+      ]);
+    } catch (error) {
+      throw await this.#failOpen('MB_SINK_FAILED', 'a part could not be prepared', error);
+    }
     try {
       await checkpoint?.open?.(context);
       if (checkpoint?.close)
@@ -188,7 +255,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
       throw await this.#failOpen('MB_SINK_FAILED', 'the sink could not be opened', error);
     }
     const sourceAbort = lifecycle.sourceAbort;
-    this.#closers.push({ what: 'source signal', close: () => sourceAbort.abort() });
+    this.#closers.push({ what: 'source signal', close: () => sourceAbort.abort(lifecycle.error) });
     try {
       this.#reader = await source.open({
         ...context,
@@ -253,7 +320,7 @@ export class PipelineRuntime implements Pipeline<unknown> {
   async #run(reader: SourceReader<unknown>): Promise<DeliveryReport> {
     const parts = this.#parts;
     const { settings, lifecycle, lanes, commits, recovery, eventTime, scheduler } = parts;
-    await readLoop(parts, reader);
+    await readLoop(parts, reader, this.#readState);
     if (lifecycle.halted) await collectLeftovers(parts, reader);
     const drain = lifecycle.fatal === undefined && !lifecycle.halted;
     if (drain) {

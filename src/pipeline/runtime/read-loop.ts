@@ -1,5 +1,6 @@
 import { type ErrorCode, MicrobatchError } from '../../core/errors.js';
 import type { SourceChunk, SourceReader } from '../../sources/types.js';
+import type { ReadLoopState } from '../idle.js';
 import { rangeFrom } from './chunks.js';
 import type { Parts } from './parts.js';
 
@@ -17,7 +18,11 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
  * revoked after it arrived is handed over, not delivered; a synchronous source gives the event loop
  * back regularly; a source failure is drained (what it read is delivered), a recovery fault is fatal.
  */
-export async function readLoop(parts: Parts, reader: SourceReader<unknown>): Promise<void> {
+export async function readLoop(
+  parts: Parts,
+  reader: SourceReader<unknown>,
+  state?: ReadLoopState,
+): Promise<void> {
   const { settings, lifecycle, ownership, commits, lanes, recovery, ingest, accounting } = parts;
   const preparePartitions = settings.checkpoint !== undefined || settings.ledger;
   let syncRecords = 0;
@@ -26,6 +31,7 @@ export async function readLoop(parts: Parts, reader: SourceReader<unknown>): Pro
       // When the chunk arrived, in revocations: compared with its partition's last one below.
       let arrival = ownership.serial;
       let result = reader.read();
+      state?.reading(result);
       if (result !== null && typeof (result as Promise<unknown>).then === 'function') {
         syncRecords = 0;
         // A source may wait a long time for its next record; a halt must not wait for it. (One
@@ -39,6 +45,7 @@ export async function readLoop(parts: Parts, reader: SourceReader<unknown>): Pro
           }, reject);
         });
         lifecycle.interruptRead = undefined;
+        state?.settled();
       } else if (syncRecords >= SYNC_RECORDS_PER_TURN) {
         // A synchronous source never gives the event loop back by itself: let timers and I/O run.
         syncRecords = 0;
