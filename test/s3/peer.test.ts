@@ -4,7 +4,7 @@
  * before its source yields a record. A fresh Node process refuses the package (a resolve hook).
  */
 import { describe, expect, it } from 'vitest';
-import { runWithoutPackages } from '../support/without-peers.js';
+import { runWithoutPeers } from '../support/without-peers.js';
 
 const script = `
 const mb = await import('./src/index.ts');
@@ -31,7 +31,7 @@ console.log(JSON.stringify(out));
 
 describe('@aws-sdk/client-s3 as an optional peer', () => {
   it('is loaded by the pipeline start, not by imports; missing, it is MB_MISSING_PEER before any record is read', async () => {
-    const result = await runWithoutPackages('@aws-sdk/client-s3', script);
+    const result = await runWithoutPeers(['@aws-sdk/client-s3'], script);
     expect(result.code, result.stderr).toBe(0);
     const out = JSON.parse(result.stdout.trim().split('\n').at(-1)!);
     expect(out.exports).toBe('function function');

@@ -48,35 +48,3 @@ ${body}`;
     );
   });
 }
-
-/**
- * Runs `body` (ES module code) in a fresh process in which the packages whose names match
- * `pattern` (a regular expression source, anchored at the start of the specifier) cannot be
- * resolved, as if they were not installed.
- */
-export function runWithoutPackages(pattern: string, body: string): Promise<PeerlessRun> {
-  const blocking = `
-export async function resolve(specifier, context, next) {
-  if (new RegExp(${JSON.stringify(`^(${pattern})(\\/|$)`)}).test(specifier)) {
-    throw Object.assign(new Error('blocked peer ' + specifier), { code: 'ERR_MODULE_NOT_FOUND' });
-  }
-  return next(specifier, context);
-}`;
-  const script = `
-import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(blocking)}));
-${body}`;
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script],
-      { cwd: root, timeout: 60_000 },
-      (error, stdout, stderr) => done({ code: error === null ? 0 : 1, stdout, stderr }),
-    );
-  });
-}
-
-/** Runs `body` like {@link runWithoutPackages}, with the packages named in `peers` unresolvable. */
-export function runWithoutPeers(peers: readonly string[], body: string): Promise<PeerlessRun> {
-  return runWithoutPackages(peers.map((p) => p.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|'), body);
-}
