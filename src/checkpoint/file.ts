@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { safeName } from '../core/batch.js';
-import { replaceFile, syncDirectory, writeSynced } from '../core/durable-fs.js';
+import { replaceFile, syncDirectory } from '../core/durable-fs.js';
 import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
 import { acquireLock, describeHolder, releaseLock } from '../core/lock-file.js';
 import type { Logger } from '../core/logger.js';

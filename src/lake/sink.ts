@@ -12,6 +12,7 @@ import {
 import { requireParquetPeers } from '../parquet/peers.js';
 import { parquetSchema } from '../parquet/schema.js';
 import type { Sink, SinkContext } from '../sinks/types.js';
+import type { SchemaLike, SchemaOutput } from '../transforms/validate.js';
 import { fileStorage } from './file-storage.js';
 import { checkTable, dataFileName, objectKey, partitionPath, SUCCESS_MARKER } from './paths.js';
 import { type ObjectStorage, storageOption } from './storage.js';
@@ -62,9 +63,17 @@ export interface ParquetLakeSinkOptions<T> extends EncodeParquetOptions {
  * the pipeline marks the partition complete again later. The storage's `open()` (the S3 peer) runs
  * in the sink's `open()`, before the pipeline reads its first record.
  *
+ * With a zod (or other Standard Schema) `schema`, the sink is a `Sink<z.output<typeof schema>>`: a
+ * pipeline that validated records with another schema does not compile.
+ *
  * There is no `committed()` ledger: compaction replaces part files, so a ledger read from file names
  * could go backwards. Exactly-once comes from the checkpoint and the idempotent file names.
  */
+export function parquetLakeSink<S extends SchemaLike>(
+  options: ParquetLakeSinkOptions<SchemaOutput<S>> & { schema: S },
+): Sink<SchemaOutput<S>>;
+/** With explicit columns (or a `parquetSchema(…)` result): the record type is yours to give. */
+export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>): Sink<T>;
 export function parquetLakeSink<T = unknown>(options: ParquetLakeSinkOptions<T>): Sink<T> {
   const what = 'parquetLakeSink';
   if (typeof options !== 'object' || options === null) {

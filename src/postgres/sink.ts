@@ -6,6 +6,7 @@ import { silentLogger } from '../core/logger.js';
 import { loadPeer } from '../core/peers.js';
 import { type Duration, parseDuration, show } from '../core/units.js';
 import type { Sink, SinkContext, WriteOptions } from '../sinks/types.js';
+import type { SchemaLike, SchemaOutput } from '../transforms/validate.js';
 import {
   type PostgresColumn,
   type PostgresColumnInput,
@@ -134,6 +135,11 @@ interface Letter {
  * const sink = postgresSink({ pool, table: 'prices', schema: Price });
  * ```
  */
+export function postgresSink<S extends SchemaLike>(
+  options: PostgresSinkOptions & { schema: S },
+): PostgresSink<SchemaOutput<S>>;
+/** With explicit `columns`: the record type is yours to give. */
+export function postgresSink<T = Record<string, unknown>>(options: PostgresSinkOptions): PostgresSink<T>;
 export function postgresSink<T = Record<string, unknown>>(options: PostgresSinkOptions): PostgresSink<T> {
   const at = 'postgresSink';
   if (typeof options !== 'object' || options === null) {

@@ -1,5 +1,4 @@
 import { MicrobatchError } from '../core/errors.js';
-import { parseTime } from '../core/time.js';
 import { show } from '../core/units.js';
 import { toEventTime } from '../event-time/buckets.js';
 import type { Envelope, SourceChunk } from './types.js';
