@@ -9,12 +9,13 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serverProcesses } from '../server-processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');
@@ -170,7 +171,7 @@ export interface KafkaBroker {
 export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
   const libs = options.libs ?? (await fetchKafkaJars());
   requireTool('java', ['-version'], process.env);
-  killStaleBrokers();
+  brokers.killStale();
   const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'mb-kafka-')));
   await mkdir(dataDir, { recursive: true });
@@ -321,7 +322,7 @@ async function launch(
     child.once('exit', (code, signal) => resolveExit(`exited with ${code ?? signal}`));
     child.once('error', (error) => resolveExit(`could not be started: ${error.message}`));
   });
-  if (pid !== undefined) track(pid, propertiesFile, ownsDir ? dataDir : undefined);
+  if (pid !== undefined) brokers.track(pid, propertiesFile, ownsDir ? dataDir : undefined);
 
   const halt = async (signal: 'SIGTERM' | 'SIGKILL') => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -330,7 +331,7 @@ async function launch(
       await exited;
       clearTimeout(escalate);
     }
-    if (pid !== undefined) untrack(pid);
+    if (pid !== undefined) brokers.untrack(pid);
   };
 
   const failure = await Promise.race([
@@ -416,114 +417,13 @@ async function freePorts(first: number | undefined): Promise<[number, number]> {
 }
 
 // --- Brokers die with this process ------------------------------------------------------------
-// Every broker JVM is recorded in memory (killed on exit and on SIGINT/SIGTERM) and in a pid file
-// under .cache/kafka/pids naming its owner; a later startKafka() kills brokers whose owner is gone
-// (the owner was SIGKILLed and could not clean up).
+// Shared with the S3Proxy helper (../server-processes.ts): every broker JVM is killed on exit and
+// on signals, and a later startKafka() kills brokers whose owner was SIGKILLed. The pid files under
+// .cache/kafka/pids keep the field `propertiesFile`, so files written by older runs are still found.
 
-const PIDS_DIR = join(KAFKA_CACHE_DIR, 'pids');
-/** Running broker pids → the temporary directory to remove with them, if any. */
-const running = new Map<number, string | undefined>();
-let handlersInstalled = false;
-
-/** `removeDir`: the node's temporary directory, removed when a later run kills a leftover broker. */
-function track(pid: number, propertiesFile: string, removeDir: string | undefined): void {
-  running.set(pid, removeDir);
-  rmSyncQuiet(join(PIDS_DIR, `${pid}.json`));
-  try {
-    mkdirSync(PIDS_DIR, { recursive: true });
-    writeFileSync(
-      join(PIDS_DIR, `${pid}.json`),
-      JSON.stringify({ pid, owner: process.pid, propertiesFile, removeDir }),
-    );
-  } catch {
-    // Bookkeeping only: without the file a leaked broker just is not cleaned up by a later run.
-  }
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  process.once('exit', killAllSync);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = () => {
-      killAllSync();
-      // Our listener replaced the default action (exit); restore it when nobody else handles it.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.once(signal, onSignal);
-  }
-}
-
-function untrack(pid: number): void {
-  running.delete(pid);
-  rmSyncQuiet(join(PIDS_DIR, `${pid}.json`));
-}
-
-function killAllSync(): void {
-  for (const [pid, removeDir] of running) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-    rmSyncQuiet(join(PIDS_DIR, `${pid}.json`));
-    if (removeDir !== undefined) rmSync(removeDir, { recursive: true, force: true });
-  }
-  running.clear();
-}
-
-/** Kills brokers recorded by processes that no longer exist. */
-function killStaleBrokers(): void {
-  let files: string[];
-  try {
-    files = readdirSync(PIDS_DIR);
-  } catch {
-    return;
-  }
-  for (const file of files) {
-    const path = join(PIDS_DIR, file);
-    let entry: { pid: number; owner: number; propertiesFile: string; removeDir?: string };
-    try {
-      entry = JSON.parse(readFileSync(path, 'utf8'));
-    } catch {
-      rmSyncQuiet(path);
-      continue;
-    }
-    if (alive(entry.owner)) continue;
-    // The pid may have been reused since: kill it only when it still runs this broker's properties.
-    const cmdline = readFileQuiet(`/proc/${entry.pid}/cmdline`);
-    if (cmdline.includes('kafka.Kafka') && cmdline.includes(entry.propertiesFile)) {
-      try {
-        process.kill(entry.pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-    if (entry.removeDir?.startsWith(join(tmpdir(), 'mb-kafka-'))) {
-      rmSync(entry.removeDir, { recursive: true, force: true });
-    }
-    rmSyncQuiet(path);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function readFileQuiet(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function rmSyncQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Not there.
-  }
-}
+const brokers = serverProcesses({
+  pidsDir: join(KAFKA_CACHE_DIR, 'pids'),
+  propertiesKey: 'propertiesFile',
+  commandMarker: 'kafka.Kafka',
+  tempDirPrefix: 'mb-kafka-',
+});

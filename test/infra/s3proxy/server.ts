@@ -10,13 +10,14 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serverProcesses } from '../server-processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');
@@ -121,7 +122,7 @@ export interface S3ProxyServer extends S3Endpoint {
 export async function startS3Proxy(options: StartS3ProxyOptions = {}): Promise<S3ProxyServer> {
   const jar = await fetchS3Proxy();
   requireTool('java', ['-version']);
-  killStaleServers();
+  servers.killStale();
   const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'mb-s3proxy-')));
   await mkdir(dataDir, { recursive: true });
@@ -201,7 +202,7 @@ async function launch(
     child.once('exit', (code, signal) => done(`exited with ${code ?? signal}`));
     child.once('error', (error) => done(`could not be started: ${error.message}`));
   });
-  if (pid !== undefined) track(pid, properties, ownsDir ? dataDir : undefined);
+  if (pid !== undefined) servers.track(pid, properties, ownsDir ? dataDir : undefined);
   const halt = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -209,7 +210,7 @@ async function launch(
       await exited;
       clearTimeout(escalate);
     }
-    if (pid !== undefined) untrack(pid);
+    if (pid !== undefined) servers.untrack(pid);
   };
   const failure = await Promise.race([
     waitUntilReady(endpoint, timeoutMs).then(
@@ -221,7 +222,7 @@ async function launch(
   if (failure !== undefined) {
     child.kill('SIGKILL');
     await exited;
-    if (pid !== undefined) untrack(pid);
+    if (pid !== undefined) servers.untrack(pid);
     throw new Error(
       `S3Proxy at ${endpoint} did not start: ${failure}. Last lines of its output:\n${tail.join('\n')}`,
     );
@@ -260,103 +261,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-// --- Servers die with this process (as the Kafka broker's helper does) --------------------------
+// --- Servers die with this process (shared with the Kafka broker's helper) ----------------------
+// See ../server-processes.ts. The pid files under .cache/s3proxy/pids keep the field `properties`,
+// so servers left by older runs are still found and killed.
 
-const PIDS_DIR = join(S3PROXY_CACHE_DIR, 'pids');
-const running = new Map<number, string | undefined>();
-let handlersInstalled = false;
-
-function track(pid: number, properties: string, removeDir: string | undefined): void {
-  running.set(pid, removeDir);
-  try {
-    mkdirSync(PIDS_DIR, { recursive: true });
-    writeFileSync(
-      join(PIDS_DIR, `${pid}.json`),
-      JSON.stringify({ pid, owner: process.pid, properties, removeDir }),
-    );
-  } catch {
-    // Bookkeeping only.
-  }
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  process.once('exit', killAllSync);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      killAllSync();
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
-  }
-}
-
-function untrack(pid: number): void {
-  running.delete(pid);
-  rmQuiet(join(PIDS_DIR, `${pid}.json`));
-}
-
-function killAllSync(): void {
-  for (const [pid, removeDir] of running) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone.
-    }
-    rmQuiet(join(PIDS_DIR, `${pid}.json`));
-    if (removeDir !== undefined) rmSync(removeDir, { recursive: true, force: true });
-  }
-  running.clear();
-}
-
-/** Kills servers recorded by processes that no longer exist (a SIGKILLed test run). */
-function killStaleServers(): void {
-  let files: string[];
-  try {
-    files = readdirSync(PIDS_DIR);
-  } catch {
-    return;
-  }
-  for (const file of files) {
-    const path = join(PIDS_DIR, file);
-    let entry: { pid: number; owner: number; properties: string; removeDir?: string };
-    try {
-      entry = JSON.parse(readFileSync(path, 'utf8'));
-    } catch {
-      rmQuiet(path);
-      continue;
-    }
-    if (alive(entry.owner)) continue;
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8');
-    } catch {
-      // Gone.
-    }
-    // The pid may have been reused: kill it only when it still runs this server's properties.
-    if (cmdline.includes('s3proxy') && cmdline.includes(entry.properties)) {
-      try {
-        process.kill(entry.pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-    if (entry.removeDir?.startsWith(join(tmpdir(), 'mb-s3proxy-')))
-      rmSync(entry.removeDir, { recursive: true, force: true });
-    rmQuiet(path);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function rmQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Not there.
-  }
-}
+const servers = serverProcesses({
+  pidsDir: join(S3PROXY_CACHE_DIR, 'pids'),
+  propertiesKey: 'properties',
+  commandMarker: 's3proxy',
+  tempDirPrefix: 'mb-s3proxy-',
+});
