@@ -2,6 +2,7 @@
  * microbatch/otel against the OpenTelemetry SDK with in-memory exporters: a span per batch with its
  * attributes and events from cut to commit, and the metrics, read back through a metric reader.
  */
+
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import {
   BasicTracerProvider,
@@ -20,7 +21,7 @@ import { flakySink } from '../../src/testing/flaky-sink.js';
 import { validate } from '../../src/transforms/validate.js';
 import { triggers } from '../../src/triggers/index.js';
 import { runWithoutPeers } from '../support/without-peers.js';
-import { expectCode, rejection } from '../support.js';
+import { bestEffortId, expectCode, rejection } from '../support.js';
 
 /** A reader the test collects from on demand. */
 class TestReader extends MetricReader {
@@ -79,10 +80,11 @@ describe('microbatch/otel', () => {
     expect(report.records).toMatchObject({ in: 25, written: 21, deadLettered: 4 });
 
     const finished = spans.getFinishedSpans() as ReadableSpan[];
+    // fromIterable cannot replay: its batch ids carry the run's epoch (src/pipeline/run-epoch.ts).
     expect(finished.map((s) => s.attributes['microbatch.batch.id'])).toEqual([
-      'otel.0.0000000000000000-0000000000000009',
-      'otel.0.0000000000000010-0000000000000019',
-      'otel.0.0000000000000020-0000000000000024',
+      bestEffortId('otel.0.', '0000000000000000-0000000000000009'),
+      bestEffortId('otel.0.', '0000000000000010-0000000000000019'),
+      bestEffortId('otel.0.', '0000000000000020-0000000000000024'),
     ]);
     const [first, second, last] = finished;
     expect(first!.name).toBe('microbatch.batch otel');
