@@ -3,6 +3,7 @@
  * pipelines (workers) can share and that counts every record's delivery, and a way to wait until a
  * consumer group has committed a topic to its end.
  */
+import { createHash } from 'node:crypto';
 import type { Admin } from 'kafkajs';
 import type { Batch } from '../../../src/core/batch.js';
 import type { Sink } from '../../../src/sinks/types.js';
@@ -21,6 +22,13 @@ export interface CountingSink extends Sink<Row> {
   readonly batches: number;
   /** Writes of a batch id already held (no effect: one effect per id). */
   readonly repeatedWrites: number;
+  /**
+   * Writes of a batch id already held that the contract does not allow: a rewrite must carry exactly
+   * the records of the first write (same range, offsets and values), and only a replay of a planned
+   * batch (`reason: 'replay'`, by a partition's next owner or after a crash) may repeat an id, so
+   * at most one write of an id is not a replay.
+   */
+  readonly badRewrites: string[];
   /** Records whose value did not match their place (partition/offset), or out of order in a batch. */
   readonly misplaced: string[];
 }
@@ -33,8 +41,10 @@ export interface CountingSink extends Sink<Row> {
  */
 export function countingSink(topic: string, sizes: number[]): CountingSink {
   const counts = sizes.map((n) => new Uint8Array(n));
-  const ids = new Set<string>();
+  // Per batch id: a digest of its range and records, and whether a write that is not a replay was seen.
+  const written = new Map<string, { digest: string; original: boolean }>();
   const misplaced: string[] = [];
+  const badRewrites: string[] = [];
   let batches = 0;
   let repeatedWrites = 0;
   return {
@@ -47,12 +57,21 @@ export function countingSink(topic: string, sizes: number[]): CountingSink {
     get repeatedWrites() {
       return repeatedWrites;
     },
+    badRewrites,
     write(batch: Batch<Row>) {
-      if (ids.has(batch.id)) {
+      const digest = digestOf(batch);
+      const original = batch.reason !== 'replay';
+      const first = written.get(batch.id);
+      if (first !== undefined) {
         repeatedWrites++;
+        if (first.digest !== digest && badRewrites.length < 20)
+          badRewrites.push(`${batch.id} rewritten with other records (${batch.reason})`);
+        if (first.original && original && badRewrites.length < 20)
+          badRewrites.push(`${batch.id} written twice without a replay (${batch.reason})`);
+        first.original ||= original;
         return;
       }
-      ids.add(batch.id);
+      written.set(batch.id, { digest, original });
       batches++;
       const partition = Number(batch.partition.slice(topic.length + 1));
       let previous = -1;
@@ -69,6 +88,16 @@ export function countingSink(topic: string, sizes: number[]): CountingSink {
       }
     },
   };
+}
+
+/** A digest of what a batch carries: its range, and each record's offset and value. */
+function digestOf(batch: Batch<Row>): string {
+  const hash = createHash('sha1').update(`${batch.partition}:${batch.firstOffset}-${batch.lastOffset};`);
+  for (let i = 0; i < batch.records.length; i++) {
+    const offset = batch.offsets === undefined ? batch.firstOffset + i : batch.offsets[i]!;
+    hash.update(`${offset}=${JSON.stringify(batch.records[i])};`);
+  }
+  return hash.digest('hex');
 }
 
 /** Records never delivered and records delivered more than once. */

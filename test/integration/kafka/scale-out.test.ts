@@ -109,9 +109,14 @@ describe('workers of one consumer group', () => {
       );
     }
     const written = reports.reduce((n, r) => n + r.records.written, 0);
+    const replays = reports.reduce((n, r) => n + (r.batches.byReason.replay ?? 0), 0);
     console.log(
-      `scale-out: ${partitions * steps * perStep} messages; written by a/b/c: ${reports.map((r) => r.records.written).join('/')}; handed over: ${reports.map((r) => r.records.handedOver).join('/')}; repeated writes: ${sink.repeatedWrites}`,
+      `scale-out: ${partitions * steps * perStep} messages; written by a/b/c: ${reports.map((r) => r.records.written).join('/')}; handed over: ${reports.map((r) => r.records.handedOver).join('/')}; replayed batches: ${replays}; repeated writes: ${sink.repeatedWrites}`,
     );
+    // A batch id is written again only when a partition's next owner replays the plan of a batch
+    // its previous owner had not committed: the same records, and never more often than replays.
+    expect(sink.badRewrites).toEqual([]);
+    expect(sink.repeatedWrites).toBeLessThanOrEqual(replays);
     // Each worker did part of the work, and together they wrote each message at least once.
     expect(written).toBeGreaterThanOrEqual(partitions * steps * perStep);
     for (const report of reports) expect(report.records.written).toBeGreaterThan(0);

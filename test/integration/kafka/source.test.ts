@@ -59,6 +59,9 @@ describe('kafkaSource on a real broker', () => {
     );
     expect(tally(sink)).toEqual({ missing: 0, duplicated: 0, firstMissing: [] });
     expect(sink.misplaced).toEqual([]);
+    // One worker, no crash, no rebalance: no batch id is ever written twice.
+    expect(sink.repeatedWrites).toBe(0);
+    expect(sink.badRewrites).toEqual([]);
     expect(report.records).toMatchObject({ in: total, written: total, undelivered: 0, handedOver: 0 });
     // Each partition's offset is committed with its checkpoint state: nothing planned is left.
     const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
