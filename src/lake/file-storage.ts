@@ -54,6 +54,15 @@ export function fileStorage(dir: string): ObjectStorage {
   };
   const url = (key: string) => pathToFileURL(join(root, ...key.split('/'))).href;
   const fail = (operation: string, key: string, error: unknown) => storageError(operation, url(key), error);
+  /** Temp file, fsync, rename, fsync of the directory (core/durable-fs via atomicFiles). */
+  const writeAtomically = async (key: string, path: string, body: Uint8Array, signal?: AbortSignal) => {
+    try {
+      await atomicFiles(dirname(path)).write(path.slice(dirname(path).length + 1), '', body, signal);
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw fail('write', key, error);
+    }
+  };
 
   async function head(key: string): Promise<StoredObject | undefined> {
     const path = pathOf(key);
@@ -146,32 +155,11 @@ export function fileStorage(dir: string): ObjectStorage {
           existing,
         };
       }
-      try {
-        await atomicFiles(dirname(path)).write(
-          path.slice(dirname(path).length + 1),
-          '',
-          body,
-          options.signal,
-        );
-      } catch (error) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        throw fail('write', key, error);
-      }
+      await writeAtomically(key, path, body, options.signal);
       return { outcome: 'created' };
     },
     async put(key, body, options = {}) {
-      const path = pathOf(key);
-      try {
-        await atomicFiles(dirname(path)).write(
-          path.slice(dirname(path).length + 1),
-          '',
-          body,
-          options.signal,
-        );
-      } catch (error) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        throw fail('write', key, error);
-      }
+      await writeAtomically(key, pathOf(key), body, options.signal);
     },
     get: (key, options = {}) => get(key, options.range),
     head: (key) => head(key),

@@ -248,7 +248,7 @@ function fromZod(schema: unknown, path: string, name: string): ParquetColumn {
       return leaf(name, isDate ? 'timestamp' : 'string');
     }
     case 'number':
-      return leaf(name, numberType(def));
+      return leaf(name, zodNumberType(def));
     case 'bigint':
       return leaf(name, 'int64');
     case 'boolean':
@@ -280,9 +280,12 @@ function fromZod(schema: unknown, path: string, name: string): ParquetColumn {
 const leaf = (name: string, type: ParquetType): ParquetColumn =>
   Object.freeze({ name, type, nullable: false });
 
-/** float64 unless the number is an integer; int32 when its bounds fit, else int64. */
-function numberType(def: ZodDef): ParquetType {
-  const checks = checksOf(def);
+/**
+ * A zod number's storage class: float64 unless it is an integer; int32 when its bounds fit, else
+ * int64. Shared with the PostgreSQL type mapping (integer, bigint, double precision).
+ */
+export function zodNumberType(def: Pick<ZodDef, 'format' | 'checks'>): 'int32' | 'int64' | 'float64' {
+  const checks = (def.checks ?? []).map((c) => c._zod?.def ?? {});
   const formats = [def.format, ...checks.map((c) => c.format)].filter((f) => f !== undefined);
   if (formats.includes('int32')) return 'int32';
   const integer = formats.some((f) => f === 'safeint' || f === 'uint32');

@@ -1,5 +1,6 @@
 import { invalidOptions } from '../core/errors.js';
 import { show } from '../core/units.js';
+import { zodNumberType } from '../parquet/schema.js';
 
 /** The PostgreSQL column types postgresSink writes; see docs/postgres.md for the JS values of each. */
 export type PostgresType =
@@ -172,9 +173,6 @@ function zodDef(schema: unknown): ZodDef | undefined {
   return def as ZodDef;
 }
 
-const INT32_MIN = -(2 ** 31);
-const INT32_MAX = 2 ** 31 - 1;
-
 function fromZod(schema: unknown): { type: PostgresType; nullable: boolean } {
   const def = zodDef(schema);
   if (def === undefined) return { type: 'jsonb', nullable: true };
@@ -225,16 +223,6 @@ function fromZod(schema: unknown): { type: PostgresType; nullable: boolean } {
 
 /** double precision unless the number is an integer; integer when its bounds fit int32, else bigint. */
 function numberType(def: ZodDef): PostgresType {
-  const checks = (def.checks ?? []).map((c) => c._zod?.def ?? {});
-  const formats = [def.format, ...checks.map((c) => c.format)].filter((f) => f !== undefined);
-  if (formats.includes('int32')) return 'integer';
-  if (!formats.some((f) => f === 'safeint' || f === 'uint32')) return 'double precision';
-  let min = formats.includes('uint32') ? 0 : Number.NEGATIVE_INFINITY;
-  let max = formats.includes('uint32') ? 2 ** 32 - 1 : Number.POSITIVE_INFINITY;
-  for (const c of checks) {
-    if (typeof c.value !== 'number') continue;
-    if (c.check === 'greater_than') min = Math.max(min, c.value);
-    if (c.check === 'less_than') max = Math.min(max, c.value);
-  }
-  return min >= INT32_MIN && max <= INT32_MAX ? 'integer' : 'bigint';
+  const type = zodNumberType(def);
+  return type === 'int32' ? 'integer' : type === 'int64' ? 'bigint' : 'double precision';
 }
