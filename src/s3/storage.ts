@@ -418,24 +418,33 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
     async delete(keys, call = {}) {
       // One DeleteObject per key rather than DeleteObjects: the batch call needs Content-MD5 on
       // several S3-compatible servers, which SDK versions since 3.729 no longer send (SNOWFLAKE-S3.md §8.3).
+      // The first failure (of a DeleteObject or of `onDeleted`) stops the other workers from taking
+      // more keys, and `delete` rejects only once every request in flight has settled: when it
+      // returns or throws, nothing of it still touches the bucket (compaction relies on that).
       let next = 0;
+      let failure: { error: unknown } | undefined;
       const worker = async () => {
-        while (next < keys.length) {
-          const key = checkKey(keys[next++], what);
+        while (failure === undefined && next < keys.length) {
           try {
-            await send(
-              'delete',
-              key,
-              (s3) => new s3.DeleteObjectCommand({ Bucket: bucket, Key: full(key) }),
-              call.signal,
-            );
+            const key = checkKey(keys[next++], what);
+            try {
+              await send(
+                'delete',
+                key,
+                (s3) => new s3.DeleteObjectCommand({ Bucket: bucket, Key: full(key) }),
+                call.signal,
+              );
+            } catch (error) {
+              if (!isNotFound(rawOf(error))) throw error;
+            }
+            call.onDeleted?.(key);
           } catch (error) {
-            if (!isNotFound(rawOf(error))) throw error;
+            failure ??= { error };
           }
-          call.onDeleted?.(key);
         }
       };
       await Promise.all(Array.from({ length: Math.min(deleteConcurrency, keys.length) }, worker));
+      if (failure !== undefined) throw failure.error;
     },
     async abortIncomplete(listPrefix, call = {}) {
       checkPrefix(listPrefix, what);

@@ -290,9 +290,10 @@ describe('the packed tarball', () => {
     const files = listing.stdout.split('\n').filter(Boolean);
     for (const target of exportTargets(pkg.exports)) expect(files).toContain(target);
     // The docs and the examples ship so that the README's links resolve for npm users
-    // (test/pack/links.test.ts); the TypeScript sources and the tests do not.
+    // (test/pack/links.test.ts), and so does the runtime's map (src/pipeline/README.md, linked from
+    // the README's How it works); the TypeScript sources and the tests do not.
     const allowed =
-      /^package\/(dist\/|docs\/|examples\/[^/]+\.ts$|bench\/RESULTS\.md$|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE(\.md)?$)/;
+      /^package\/(dist\/|docs\/|examples\/[^/]+\.ts$|bench\/RESULTS\.md$|src\/pipeline\/README\.md$|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE(\.md)?$)/;
     expect(files.filter((file) => !allowed.test(file))).toEqual([]);
   });
 

@@ -239,7 +239,9 @@ describe('postgresSink', () => {
     const holder = await pool.connect();
     await holder.query('BEGIN; LOCK TABLE prices IN ACCESS EXCLUSIVE MODE');
     const batch = batchOf(prices(0, 20_000), 0);
-    const writing = sink.write(batch, options());
+    // Handled from the start: the write fails while the test still awaits pg_terminate_backend's
+    // answer, and a rejection nobody listens to yet is reported as unhandled.
+    const writing = rejection(sink.write(batch, options()));
     let pid: number | undefined;
     for (let i = 0; i < 200 && pid === undefined; i++) {
       const r = await db.query(
@@ -250,7 +252,7 @@ describe('postgresSink', () => {
     }
     expect(pid).toBeDefined();
     await db.query('SELECT pg_terminate_backend($1)', [pid]);
-    const error = expectCode(await rejection(writing), 'MB_SINK_FAILED');
+    const error = expectCode(await writing, 'MB_SINK_FAILED');
     expect(error.retryable).toBe(true);
     await holder.query('COMMIT');
     holder.release();
