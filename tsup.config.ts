@@ -7,6 +7,7 @@ export default defineConfig({
     'kafka/index': 'src/kafka/index.ts',
     's3/index': 'src/s3/index.ts',
     'postgres/index': 'src/postgres/index.ts',
+    'snowflake/index': 'src/snowflake/index.ts',
     'otel/index': 'src/otel/index.ts',
     // The `microbatch` command; its `#!/usr/bin/env node` line comes from the source file.
     cli: 'src/cli/main.ts',
