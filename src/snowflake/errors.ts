@@ -107,7 +107,9 @@ export function snowflakeError(
     ...(state !== undefined && { sqlState: state }),
     ...(queryId !== undefined && { queryId }),
   };
-  const base = `${what}: ${statement} failed${describeCode(code, state)}: ${describeError(error)}`;
+  // One line: server messages may span several.
+  const said = describeError(error).replace(/\s*\n\s*/g, ' ');
+  const base = `${what}: ${statement} failed${describeCode(code, state)}: ${said}`;
   if (kind === 'reconnect') {
     return new MicrobatchError(
       'MB_SINK_FAILED',
