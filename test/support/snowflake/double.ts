@@ -38,7 +38,6 @@ export interface ExecuteOptions {
     statement: StatementHandle,
     rows: Record<string, unknown>[] | undefined,
   ): void;
-  readonly [other: string]: unknown;
 }
 
 /** The statement object `execute` returns at once. */
