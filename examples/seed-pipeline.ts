@@ -81,6 +81,8 @@ export interface SeedOptions {
   readonly secret: string;
   /** The adaptive trigger's bounds. @default the seed's: 15 s … 5 min, 10,000 records */
   readonly window?: { min: Duration; max: Duration; records: number };
+  /** Create the table when missing (instead of running `snowflakeTableDDL(Price, table)` once). @default false */
+  readonly createTable?: boolean;
   /** Where the log lines go. @default console.log */
   readonly log?: (line: string) => void;
 }
@@ -155,6 +157,7 @@ export function seedPipeline(options: SeedOptions): Pipeline<unknown> {
           }),
         },
         onLoad,
+        createTable: options.createTable ?? false,
       }),
     )
     .deadLetter(kafkaDeadLetter({ producer, topic: options.deadLetterTopic }))

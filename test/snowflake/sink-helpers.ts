@@ -7,7 +7,7 @@ import { type Batch, batchId } from '../../src/core/batch.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { fileStorage } from '../../src/lake/file-storage.js';
 import type { ObjectStorage } from '../../src/lake/storage.js';
-import type { SinkContext } from '../../src/sinks/types.js';
+import type { SinkContext, WriteOptions } from '../../src/sinks/types.js';
 import { snowflakeTableDDL } from '../../src/snowflake/index.js';
 import { testClock } from '../../src/testing/clock.js';
 import { SnowflakeDouble, type SnowflakeDoubleOptions } from '../support/snowflake/double.js';
@@ -88,4 +88,4 @@ export async function ledger(double: SnowflakeDouble): Promise<string[]> {
   return rows.map((r) => `${String(r.PARTITION)}:${String(r.BATCH_ID)}`).sort();
 }
 
-export const write = { signal: new AbortController().signal, attempt: 1 };
+export const write: WriteOptions = { signal: new AbortController().signal, attempt: 1 };

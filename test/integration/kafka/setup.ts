@@ -3,7 +3,8 @@
  * tests. With `MICROBATCH_KAFKA_BROKERS=host:port[,host:port…]` those brokers are used as they
  * are; otherwise one single-node broker is started from the jars in .cache/kafka (fetched first
  * when missing) and stopped after the run. The broker is started only when a file under
- * test/integration/kafka/ is part of the run, so unit-only runs pay nothing for it.
+ * test/integration/kafka/ (or test/integration/snowflake/, whose seed test needs a broker) is part of
+ * the run, so unit-only runs pay nothing for it.
  */
 import type { TestProject } from 'vitest/node';
 import { fetchKafkaJars, startKafka } from '../../infra/kafka/broker.js';
@@ -15,7 +16,7 @@ declare module 'vitest' {
   }
 }
 
-const KAFKA_TESTS = /[\\/]test[\\/]integration[\\/]kafka[\\/]/;
+const KAFKA_TESTS = /[\\/]test[\\/]integration[\\/](kafka|snowflake)[\\/]/;
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const configured = process.env.MICROBATCH_KAFKA_BROKERS?.trim();

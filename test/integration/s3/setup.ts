@@ -3,7 +3,8 @@
  * `MICROBATCH_S3_ENDPOINT` (plus `MICROBATCH_S3_ACCESS_KEY_ID`, `MICROBATCH_S3_SECRET_ACCESS_KEY`
  * and optionally `MICROBATCH_S3_REGION`) that server is used as it is; otherwise one S3Proxy
  * (transient backend) is started from the jar in .cache/s3proxy (fetched first when missing) and
- * stopped after the run. It is started only when a file under test/integration/s3/ is part of the
+ * stopped after the run. It is started only when a file under test/integration/s3/ (or
+ * test/integration/snowflake/, whose seed test stages on S3) is part of the
  * run, so other runs pay nothing for it. Tests that stop and restart a server start their own.
  */
 import type { TestProject } from 'vitest/node';
@@ -16,7 +17,7 @@ declare module 'vitest' {
   }
 }
 
-const S3_TESTS = /[\\/]test[\\/]integration[\\/]s3[\\/]/;
+const S3_TESTS = /[\\/]test[\\/]integration[\\/](s3|snowflake)[\\/]/;
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const endpoint = process.env.MICROBATCH_S3_ENDPOINT?.trim();
