@@ -279,6 +279,25 @@ describe('fault injection', () => {
     expect(await ids(b)).toEqual([]);
   });
 
+  it('when: hits only while the predicate holds; terminate: the session dies as with a killed client', async () => {
+    let on = false;
+    const fault = double.inject({ kind: 'INSERT', error: '000625', when: () => on });
+    await insert(a, 1);
+    on = true;
+    await expect(insert(a, 2)).rejects.toMatchObject({ code: '000625' });
+    on = false;
+    await insert(a, 3);
+    expect(fault.hits).toBe(1);
+    fault.clear();
+
+    await exec(a, 'BEGIN');
+    await insert(a, 4);
+    double.inject({ kind: 'COMMIT', terminate: true, times: 1 });
+    await expect(exec(a, 'COMMIT')).rejects.toMatchObject({ code: 401001 });
+    await expect(exec(a, 'ROLLBACK')).rejects.toMatchObject({ code: 407002 });
+    expect(await ids(b)).toEqual([1, 3]);
+  });
+
   it('adds latency through the injected sleep', async () => {
     await double.close();
     const slept: number[] = [];

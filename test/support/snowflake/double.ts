@@ -72,6 +72,12 @@ export interface FaultSpec {
   readonly sql?: RegExp;
   /** Only statements of this session (the connection's `getId()`). */
   readonly session?: string;
+  /** Only while this returns true (called for each statement that matched the rest, before it counts as a hit). */
+  readonly when?: (statement: {
+    readonly kind: StatementKind;
+    readonly sqlText: string;
+    readonly session: string;
+  }) => boolean;
   /**
    * The error: a six-digit server code ('000610', '000625', '000630', '390114', '001003', '003001',
    * …), `'network'` or a Node errno like `'ECONNRESET'` (a driver 401001 NetworkError with that
@@ -87,6 +93,11 @@ export interface FaultSpec {
    * answer was lost: the ambiguous case). Default false: the statement does not run.
    */
   readonly ran?: boolean;
+  /**
+   * After the fault, end the session as if the client process died: its open transaction rolls back,
+   * later statements on the connection get 407002. The statement reports `error`, or a network error.
+   */
+  readonly terminate?: boolean;
 }
 
 /** A fault in place. */
@@ -298,6 +309,7 @@ export class SnowflakeDouble {
       if (kinds !== undefined && !kinds.includes(kind)) continue;
       if (f.spec.sql !== undefined && !f.spec.sql.test(sqlText)) continue;
       if (f.spec.session !== undefined && f.spec.session !== session) continue;
+      if (f.spec.when !== undefined && !f.spec.when({ kind, sqlText, session })) continue;
       f.hits++;
       return f.spec;
     }
@@ -361,11 +373,13 @@ export class SnowflakeDouble {
         if (fault !== undefined) {
           record.injected = true;
           if (fault.latencyMs !== undefined && fault.latencyMs > 0) await this.sleep(fault.latencyMs);
-          if (fault.error === undefined) record.injected = false;
+          if (fault.error === undefined && fault.terminate !== true) record.injected = false;
           else {
             if (fault.ran) await session.run(queryId, sqlText, binds);
-            const error = this.faultError(fault.error, queryId);
-            if ((error as { code?: unknown }).code === '390114') await session.terminate();
+            // A terminated session without an error of its own: the client lost the connection.
+            const error = fault.error === undefined ? networkError() : this.faultError(fault.error, queryId);
+            if (fault.terminate === true || (error as { code?: unknown }).code === '390114')
+              await session.terminate();
             throw error;
           }
         }
