@@ -136,7 +136,7 @@ export function seedPipeline(options: SeedOptions): Pipeline<unknown> {
     .trigger(triggers.adaptive({ minWindow: window.min, maxWindow: window.max, maxRecords: window.records }))
     .transform(
       validate({
-        versions: { v3: PriceV3, v4: PriceV4 },
+        versions: { '3': PriceV3, '4': PriceV4 },
         pick: (r) => (r as { schemaVersion?: unknown })?.schemaVersion,
       }),
       map(normalise),
