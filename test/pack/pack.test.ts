@@ -307,6 +307,15 @@ describe('the packed tarball', () => {
     }
   });
 
+  it('declares microbatch/snowflake without the driver: nothing imports snowflake-sdk', async () => {
+    const dist = join(consumer, 'node_modules', pkg.name, 'dist', 'snowflake');
+    const files = (await readdir(dist)).filter((file) => /\.(d\.c?ts|c?js)$/.test(file));
+    expect(files).toContain('index.d.ts');
+    // Comments name the driver; imports and requires must not.
+    const load = /(from|import\(|require\()\s*['"]snowflake-sdk['"]/;
+    for (const file of files) expect(await readFile(join(dist, file), 'utf8'), file).not.toMatch(load);
+  });
+
   // Both consumers must behave the same; only how they load modules differs.
   for (const kind of ['ESM', 'CJS'] as const) {
     describe(`a ${kind} consumer`, () => {
