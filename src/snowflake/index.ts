@@ -17,7 +17,7 @@ export {
   snowflakeTableDDL,
 } from './ddl.js';
 export { classifyCode, type SnowflakeErrorClass } from './errors.js';
-export { quoteIdentifier as quoteSnowflakeIdentifier, type SnowflakeTableName } from './identifiers.js';
+export type { SnowflakeTableName } from './identifiers.js';
 export { type SnowflakeInternalStageOptions, snowflakeInternalStage } from './internal-stage.js';
 export {
   type SnowflakeLoad,
