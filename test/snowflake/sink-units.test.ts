@@ -1,7 +1,9 @@
 /** microbatch/snowflake without a server: identifiers, stage and file names, error classes, COPY results, options. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { z } from 'zod';
 import { batchId } from '../../src/core/batch.js';
 import { MicrobatchError } from '../../src/core/errors.js';
+import { fromIterable, pipeline, type Sink, validate } from '../../src/index.js';
 import { copyStatement, readCopyResult, stagedFileName, stagedKey } from '../../src/snowflake/copy.js';
 import { classifyCode, snowflakeError } from '../../src/snowflake/errors.js';
 import {
@@ -286,5 +288,21 @@ describe('snowflakeSink options', () => {
     );
     expectInvalid(() => snowflakeSink({ ...base, compression: 'lzma' as never }), /compression/);
     expectInvalid(() => snowflakeSink(null as never), /options must be an object/);
+  });
+});
+
+describe('snowflakeSink types', () => {
+  const Price = z.object({ sku: z.string(), price: z.number() });
+  const Review = z.object({ id: z.string(), stars: z.int() });
+  it('is a Sink of the zod schema output, and refuses another schema in a typed pipeline', () => {
+    const make = () => snowflakeSink({ ...base, schema: Price });
+    expectTypeOf(make).returns.toExtend<Sink<z.output<typeof Price>>>();
+    const build = () =>
+      pipeline({ name: 'typed' })
+        .source(fromIterable<unknown>([]))
+        .transform(validate(Price))
+        // @ts-expect-error: the table expects Review records, the pipeline delivers Price records
+        .sink(snowflakeSink({ ...base, schema: Review }));
+    expectTypeOf(build).toBeFunction();
   });
 });
