@@ -89,7 +89,7 @@ export interface SnowflakeSinkOptions extends EncodeParquetOptions {
   createTable?: boolean;
   /** With `createTable`: the type of timestamp columns. @default 'TIMESTAMP_TZ' */
   timestamps?: SnowflakeTimestamps;
-  /** Called after each batch's transaction (or ledger hit), for logs and traces. Must not throw. */
+  /** Called after each batch's transaction (or ledger hit), for logs and traces; what it throws is logged and ignored. */
   onLoad?: (load: SnowflakeLoad) => void;
 }
 
@@ -391,7 +391,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
     const task = exclusive(c, () => transaction(c, batch, file, put, signal, what));
     task.catch(() => {});
     const result = await abortable(task, signal, what);
-    options.onLoad?.({
+    const load: SnowflakeLoad = {
       batchId: batch.id,
       partition: batch.partition,
       firstOffset: batch.firstOffset,
@@ -403,7 +403,13 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
       bytes: bytes.length,
       stageMs: staged - started,
       transactionMs: clock.now() - staged,
-    });
+    };
+    try {
+      options.onLoad?.(load);
+    } catch (error) {
+      // The batch is committed: a failing observer must not make the pipeline write it again.
+      logger.warn({ batch: batch.id, error: describeError(error) }, 'snowflakeSink: onLoad threw');
+    }
   }
 
   async function ensure(

@@ -92,6 +92,19 @@ describe('snowflakeSink over the double', () => {
     });
   }
 
+  it('ignores an onLoad that throws: the batch is committed and not written again', async () => {
+    w = await world();
+    const sink = sinkOf(w, {
+      onLoad: () => {
+        throw new Error('observer bug');
+      },
+    });
+    await sink.open(w.context);
+    await sink.write(batch('0', 0, 2), write);
+    expect(await ids(w.double)).toEqual(['0-0', '0-1', '0-2']);
+    expect(w.double.statementsOf('COPY').length).toBe(1);
+  });
+
   it('fails with MB_LEDGER_AHEAD when another batch of the partition overlaps, writing nothing', async () => {
     w = await world();
     const sink = sinkOf(w);
