@@ -132,6 +132,8 @@ export function seedPipeline(options: SeedOptions): Pipeline<unknown> {
     checkpoint: kafkaCheckpoint({ consumer, admin, groupId: options.groupId }),
   })
     .source(kafkaSource({ consumer, topics: [options.topic], fromBeginning: true }))
+    // Late records are loaded too: the table has no closed partitions to protect (a lake would
+    // dead-letter them, see docs/event-time.md).
     .eventTime(extractedAt, { allowedLateness: '10m', late: 'include' })
     .trigger(triggers.adaptive({ minWindow: window.min, maxWindow: window.max, maxRecords: window.records }))
     .transform(
