@@ -231,6 +231,15 @@ describe('load history', () => {
     expect(await count()).toBe(3);
   });
 
+  it('a session sees its own uncommitted loads: the same file twice in one transaction loads once', async () => {
+    await stage('in/a.parquet', rowsOf(3));
+    await exec(conn, 'BEGIN');
+    expect(await copy(['a.parquet'])).toEqual([expect.objectContaining({ status: 'LOADED' })]);
+    expect(await copy(['a.parquet'])).toEqual([expect.objectContaining({ status: 'LOAD_SKIPPED' })]);
+    await exec(conn, 'COMMIT');
+    expect(await count()).toBe(3);
+  });
+
   it('CREATE OR REPLACE TABLE and TRUNCATE reset it', async () => {
     await stage('in/a.parquet', rowsOf(3));
     await copy(['a.parquet']);

@@ -107,7 +107,8 @@ export async function copyInto(env: CopyEnv, copy: CopyStatement): Promise<CopyO
 
   const fileName = (key: string) =>
     storage.kind === 'file' ? `${lastPart(env.stage!.name)}/${key}` : storage.url(key);
-  const rows: Record<string, unknown>[] = [];
+  // Result rows by key, answered in the order of the files.
+  const answers = new Map<string, Record<string, unknown>>();
   const loaded: LoadRecord[] = [];
   const toLoad: { key: string; file: string; checksum: string; path: string }[] = [];
   const temps: string[] = [];
@@ -128,7 +129,7 @@ export async function copyInto(env: CopyEnv, copy: CopyStatement): Promise<CopyO
         const before = env.history?.files.get(file);
         const fresh = before !== undefined && env.now - before.at < LOAD_HISTORY_MS;
         if (fresh && before.checksum === checksum) {
-          if (copy.files !== undefined && env.skipped === 'rows') rows.push(skippedRow(file));
+          if (copy.files !== undefined && env.skipped === 'rows') answers.set(key, skippedRow(file));
           continue;
         }
         // Load status unknown: no load in the last 64 days, the file older than 64 days and the
@@ -179,7 +180,7 @@ export async function copyInto(env: CopyEnv, copy: CopyStatement): Promise<CopyO
         loaded.push({ file, checksum, at: env.now, rows: n });
         if (copy.purge) purge.push(key);
       }
-      rows.push({
+      answers.set(key, {
         file,
         status,
         rows_parsed: check.total,
@@ -192,7 +193,11 @@ export async function copyInto(env: CopyEnv, copy: CopyStatement): Promise<CopyO
         first_error_column_name: check.firstColumn ?? null,
       });
     }
-    const out = rows.length === 0 ? [{ status: ZERO_FILES }] : rows;
+    const rows = [...new Set(keys)].flatMap((k) => {
+      const answer = answers.get(k);
+      return answer === undefined ? [] : [answer];
+    });
+    const out: Record<string, unknown>[] = rows.length === 0 ? [{ status: ZERO_FILES }] : rows;
     return { rows: out.map((r) => withCase(r, env.columnCase)), loaded, purge, rowsLoaded };
   } finally {
     await Promise.all(temps.map((p) => rm(p, { force: true })));
