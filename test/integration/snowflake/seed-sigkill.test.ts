@@ -119,9 +119,11 @@ describe('the seed pipeline, SIGKILLed at random', () => {
     // The worker runs examples/seed-pipeline.ts as it is: its `microbatch/…` imports resolve to src/
     // through test/tsconfig.json's paths.
     process.env.TSX_TSCONFIG_PATH = join(import.meta.dirname, '../../tsconfig.json');
+    const outputs: string[] = [];
     let kills = 0;
     while (kills < KILLS) {
       const run = startWorker(worker, args(100 + Math.floor(next() * 400)));
+      void run.exited.then(() => outputs.push(run.output()));
       // A random moment: during start-up or replay, mid-COPY, between COMMIT and the Kafka commit…
       const killed = await killAfterCommits(run, Math.floor(next() * 4), Math.floor(next() * 600));
       const code = await run.exited;
@@ -132,6 +134,7 @@ describe('the seed pipeline, SIGKILLed at random', () => {
       kills++;
     }
     const last = startWorker(worker, args(500));
+    void last.exited.then(() => outputs.push(last.output()));
     expect(await last.exited, why(`the last run failed:\n${last.output().slice(-4000)}`)).toBe(0);
     expect(last.output(), why('the last run')).toMatch(/^done .* exactly-once$/m);
     // The log reads like the seed worker's: windows, stage writes, COPY status, commits.
@@ -147,8 +150,9 @@ describe('the seed pipeline, SIGKILLed at random', () => {
     const counts = new Map<string, number>();
     for (const row of rows) counts.set(String(row.SKU), (counts.get(String(row.SKU)) ?? 0) + 1);
     const twice = [...counts].filter(([, n]) => n > 1).length;
-    const missing = expected.filter((i) => !counts.has(`sku-${i}`)).length;
-    expect({ rows: rows.length, twice, missing }, why('rows in the table')).toEqual({
+    const missing = expected.filter((i) => !counts.has(`sku-${i}`));
+    if (missing.length > 0 || twice > 0) console.log(await diagnose(double, topic, missing, outputs));
+    expect({ rows: rows.length, twice, missing: missing.length }, why('rows in the table')).toEqual({
       rows: expected.length,
       twice: 0,
       missing: 0,
@@ -194,3 +198,53 @@ describe('the seed pipeline, SIGKILLed at random', () => {
     expect(committed, why('committed offsets')).toEqual(ends);
   }, 900_000);
 });
+
+/**
+ * What the double holds for the records missing from the table, to tell a sink bug from a double
+ * bug: the missing offsets as ranges per partition, the ledger rows and load history entries that
+ * cover them, and the workers' log lines about them.
+ */
+async function diagnose(
+  double: SnowflakeDouble,
+  topic: string,
+  missing: number[],
+  outputs: string[],
+): Promise<string> {
+  const ranges: { partition: string; first: number; last: number }[] = [];
+  for (const i of missing) {
+    const partition = `${topic}-${i % PARTITIONS}`;
+    const offset = Math.floor(i / PARTITIONS);
+    const open = ranges.findLast((r) => r.partition === partition);
+    if (open !== undefined && open.last === offset - 1) open.last = offset;
+    else ranges.push({ partition, first: offset, last: offset });
+  }
+  const ledger = await double.query(
+    'SELECT "PARTITION", "BATCH_ID", "FIRST_OFFSET", "LAST_OFFSET", "RECORDS" FROM "DB"."SCH"."MICROBATCH_LEDGER"',
+  );
+  const history = double.loadHistory('DB.SCH.PRICES');
+  const lines = [`${missing.length} records missing in ${ranges.length} ranges:`];
+  for (const r of ranges.slice(0, 10)) {
+    lines.push(`  ${r.partition} [${r.first}..${r.last}]`);
+    for (const row of ledger) {
+      if (
+        row.PARTITION !== r.partition ||
+        Number(row.LAST_OFFSET) < r.first ||
+        Number(row.FIRST_OFFSET) > r.last
+      )
+        continue;
+      const id = String(row.BATCH_ID);
+      const file = `part-${id.replace(/~/g, '=')}.parquet`;
+      const loads = history.filter((h) => h.file.endsWith(file));
+      lines.push(`    ledger ${id} (${String(row.RECORDS)} records); load history: ${JSON.stringify(loads)}`);
+      for (const output of outputs) {
+        for (const line of output.split('\n'))
+          if (
+            line.includes(`[${String(row.FIRST_OFFSET)}..${String(row.LAST_OFFSET)}]`) &&
+            line.includes(r.partition)
+          )
+            lines.push(`      ${line}`);
+      }
+    }
+  }
+  return lines.join('\n');
+}
