@@ -339,6 +339,53 @@ describe('fault injection', () => {
   });
 });
 
+describe('asynchronous statements', () => {
+  it('asyncExec completes at submission; getQueryStatus shows QUEUED, BLOCKED, SUCCESS or FAILED_WITH_ERROR', async () => {
+    await double.close();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    double = await SnowflakeDouble.create({ schemas: ['DB.SCH'], sleep: () => gate });
+    a = double.connection();
+    b = double.connection();
+    await exec(a, `CREATE TABLE ${T} ("ID" NUMBER(38,0) NOT NULL, "NAME" VARCHAR)`);
+    const submit = (connection: SnowflakeConnectionLike, sqlText: string) =>
+      new Promise<{ id: string; rows: unknown }>((resolve) => {
+        const statement = connection.execute({
+          sqlText,
+          asyncExec: true,
+          complete: (_error, _statement, rows) => resolve({ id: statement.getQueryId(), rows }),
+        });
+      });
+
+    // QUEUED while an injected latency holds it.
+    double.inject({ kind: 'SELECT', latencyMs: 1_000, times: 1 });
+    const queued = await submit(a, 'SELECT 7 AS X');
+    expect(queued.rows).toEqual([]);
+    expect(await a.getQueryStatus!(queued.id)).toBe('QUEUED');
+    release();
+    expect(await a.getResultsFromQueryId!({ queryId: queued.id })).toEqual([{ X: 7 }]);
+    expect(await a.getQueryStatus!(queued.id)).toBe('SUCCESS');
+
+    // BLOCKED while another transaction holds the table.
+    await exec(a, 'BEGIN');
+    await insert(a, 1);
+    const blocked = await submit(b, `INSERT INTO ${T} ("ID") VALUES (2)`);
+    await expect.poll(() => b.getQueryStatus!(blocked.id)).toBe('BLOCKED');
+    await exec(a, 'COMMIT');
+    await b.getResultsFromQueryId!({ queryId: blocked.id });
+    expect(await b.getQueryStatus!(blocked.id)).toBe('SUCCESS');
+
+    // A failure: FAILED_WITH_ERROR, and the error from the ThrowIfError variant and the results.
+    const failed = await submit(a, 'SELECT * FROM "DB"."SCH"."MISSING"');
+    await expect(a.getResultsFromQueryId!({ queryId: failed.id })).rejects.toMatchObject({ code: '002003' });
+    expect(await a.getQueryStatus!(failed.id)).toBe('FAILED_WITH_ERROR');
+    await expect(a.getQueryStatusThrowIfError!(failed.id)).rejects.toMatchObject({ code: '002003' });
+    expect(double.statements.find((s) => s.queryId === failed.id)).toMatchObject({ outcome: 'error' });
+  });
+});
+
 describe('statement record', () => {
   it('records every statement with its text, binds, session, kind and outcome', async () => {
     double.statements.length = 0;

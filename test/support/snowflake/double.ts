@@ -28,11 +28,19 @@ export type { StatementKind } from './sql.js';
 /** What a statement may be bound to: `?` placeholders, in order. */
 export type Bind = string | number | boolean | null | bigint | Date;
 
+/**
+ * A statement's status (snowflake-sdk's `QueryStatus` names): QUEUED during an injected latency,
+ * BLOCKED while it waits for a table lock, RUNNING, then SUCCESS or FAILED_WITH_ERROR.
+ */
+export type QueryStatus = 'QUEUED' | 'BLOCKED' | 'RUNNING' | 'SUCCESS' | 'FAILED_WITH_ERROR';
+
 /** The `execute` options the double honours (the rest of snowflake-sdk's are accepted and ignored). */
 export interface ExecuteOptions {
   readonly sqlText: string;
   readonly binds?: readonly Bind[];
   readonly requestId?: string;
+  /** Call `complete` once the statement is submitted (rows: `[]`); read it later with `getResultsFromQueryId`. */
+  readonly asyncExec?: boolean;
   complete?(
     error: Error | undefined,
     statement: StatementHandle,
@@ -62,6 +70,12 @@ export interface SnowflakeConnectionLike {
   destroy(callback?: (error: Error | undefined, connection: SnowflakeConnectionLike) => void): void;
   isUp(): boolean;
   getId(): string;
+  /** The statement's status (see {@link QueryStatus}); in-process connections only. */
+  getQueryStatus?(queryId: string): Promise<QueryStatus>;
+  /** Like getQueryStatus, but rejects with the statement's error when it failed. */
+  getQueryStatusThrowIfError?(queryId: string): Promise<QueryStatus>;
+  /** The rows of a statement (waits for it to finish; rejects with its error). */
+  getResultsFromQueryId?(options: { queryId: string }): Promise<Record<string, unknown>[]>;
 }
 
 /** An injected fault: which statements it hits and what it does to them. */
@@ -164,6 +178,9 @@ export class SnowflakeDouble {
   readonly sessions = new Map<string, Session>();
   /** Statements in flight. */
   active = 0;
+  /** Each statement's status, as `getQueryStatus` reports it. */
+  readonly status = new Map<string, QueryStatus>();
+  private readonly results = new Map<string, Promise<Record<string, unknown>[]>>();
   private readonly faults: { spec: FaultSpec; hits: number; cleared: boolean }[] = [];
   private offset = 0;
   private fixed: number | undefined;
@@ -270,8 +287,24 @@ export class SnowflakeDouble {
       execute(options) {
         return double.execute(id, state === 'pristine' ? 'pristine' : session, options);
       },
+      getQueryStatus: (queryId) => double.queryStatus(queryId),
+      getQueryStatusThrowIfError: async (queryId) => {
+        const status = await double.queryStatus(queryId);
+        if (status === 'FAILED_WITH_ERROR') await double.results.get(queryId);
+        return status;
+      },
+      getResultsFromQueryId: ({ queryId }) =>
+        double.results.get(queryId) ?? Promise.reject(new Error(`no statement with query id ${queryId}`)),
     };
     return connection;
+  }
+
+  /** The status of a statement by its query id (rejects for an unknown id). */
+  queryStatus(queryId: string): Promise<QueryStatus> {
+    const status = this.status.get(queryId);
+    return status === undefined
+      ? Promise.reject(new Error(`no statement with query id ${queryId}`))
+      : Promise.resolve(status);
   }
 
   /** Ends a session as a dropped client would: its open transaction rolls back, its locks go. */
@@ -351,7 +384,18 @@ export class SnowflakeDouble {
       getColumns: () => Object.keys(rows?.[0] ?? {}).map((name) => ({ getName: () => name })),
       cancel: (callback) => queueMicrotask(() => callback?.()),
     };
+    this.status.set(queryId, 'QUEUED');
+    let settle: { resolve(rows: Record<string, unknown>[]): void; reject(error: Error): void } | undefined;
+    const result = new Promise<Record<string, unknown>[]>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    result.catch(() => {});
+    this.results.set(queryId, result);
     const finish = (error: Error | undefined) => {
+      this.status.set(queryId, error === undefined ? 'SUCCESS' : 'FAILED_WITH_ERROR');
+      if (error === undefined) settle!.resolve(rows ?? []);
+      else settle!.reject(error);
+      if (options.asyncExec === true) return;
       record.outcome = error === undefined ? 'ok' : 'error';
       if (error !== undefined)
         record.error = { code: (error as { code?: string | number }).code, message: error.message };
@@ -383,14 +427,30 @@ export class SnowflakeDouble {
             throw error;
           }
         }
-        const result = await session.run(queryId, sqlText, binds);
+        this.status.set(queryId, 'RUNNING');
+        const result = await session.run(queryId, sqlText, binds, (blocked) =>
+          this.status.set(queryId, blocked ? 'BLOCKED' : 'RUNNING'),
+        );
         rows = result.rows;
         updated = result.updated;
       } finally {
         this.active--;
       }
     };
-    // complete is always called asynchronously, once.
+    // complete is always called asynchronously, once: at submission with asyncExec, else at the end.
+    if (options.asyncExec === true) {
+      setImmediate(() => options.complete?.(undefined, handle, []));
+      result.then(
+        () => {
+          record.outcome = 'ok';
+          record.rows = rows?.length ?? 0;
+        },
+        (error: Error) => {
+          record.outcome = 'error';
+          record.error = { code: (error as { code?: string | number }).code, message: error.message };
+        },
+      );
+    }
     setImmediate(() => {
       run().then(
         () => finish(undefined),

@@ -10,6 +10,7 @@ export {
   exec,
   type Fault,
   type FaultSpec,
+  type QueryStatus,
   type SnowflakeConnectionLike,
   SnowflakeDouble,
   type SnowflakeDoubleOptions,

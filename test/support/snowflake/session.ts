@@ -59,6 +59,8 @@ export class Session {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly pending: HistoryChange[] = [];
   private readonly held = new Set<string>();
+  /** Told when the running statement starts and stops waiting for a lock. */
+  private onBlocked: ((blocked: boolean) => void) | undefined;
 
   constructor(
     private readonly double: SnowflakeDouble,
@@ -70,8 +72,16 @@ export class Session {
   }
 
   /** Runs one statement after the ones before it on this session. */
-  run(queryId: string, sql: string, binds: readonly Bind[]): Promise<RunResult> {
-    const next = this.queue.then(() => this.runNow(queryId, sql, binds));
+  run(
+    queryId: string,
+    sql: string,
+    binds: readonly Bind[],
+    onBlocked?: (blocked: boolean) => void,
+  ): Promise<RunResult> {
+    const next = this.queue.then(() => {
+      this.onBlocked = onBlocked;
+      return this.runNow(queryId, sql, binds);
+    });
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -221,12 +231,15 @@ export class Session {
       return Promise.reject(serverError('000625', queryId));
     }
     const l = lock;
+    const onBlocked = this.onBlocked;
+    onBlocked?.(true);
     return new Promise((resolve, reject) =>
       l.waiters.push({
         session: this,
         grant: () => {
           l.holder = this;
           this.held.add(key);
+          onBlocked?.(false);
           resolve();
         },
         fail: reject,
