@@ -125,7 +125,7 @@ export async function copyInto(env: CopyEnv, copy: CopyStatement): Promise<CopyO
         );
       }
       const checksum = createHash('md5').update(body).digest('hex');
-      if (!copy.force) {
+      if (!copy.force && copy.validation === undefined) {
         const before = env.history?.files.get(file);
         const fresh = before !== undefined && env.now - before.at < LOAD_HISTORY_MS;
         if (fresh && before.checksum === checksum) {
@@ -150,6 +150,8 @@ export async function copyInto(env: CopyEnv, copy: CopyStatement): Promise<CopyO
     // Check every file before loading any: ABORT_STATEMENT loads nothing when one file is bad.
     const checked = [];
     for (const f of toLoad) checked.push({ ...f, check: await checkFile(env, copy, columns, f.path) });
+    if (copy.validation !== undefined)
+      return { rows: await validate(env, copy, checked), loaded: [], purge: [], rowsLoaded: 0 };
     if (copy.onError.mode === 'ABORT_STATEMENT') {
       const bad = checked.find((c) => c.check.errors > 0);
       if (bad !== undefined) throw dataError(env.queryId, copy.table, bad.file, bad.check);
@@ -261,6 +263,8 @@ interface FileCheck {
   readonly exprs: string[];
   /** A predicate true for rows that load cleanly. */
   readonly ok: string;
+  /** The checks `ok` is made of, in column order. */
+  readonly checks: readonly { column: string; index: number; ok: string; what: string; code: string }[];
 }
 
 const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -289,6 +293,7 @@ async function checkFile(
       targets: [],
       exprs: [],
       ok: 'TRUE',
+      checks: [],
       firstCode: '100080',
     };
   }
@@ -365,7 +370,79 @@ async function checkFile(
     targets,
     exprs,
     ok,
+    checks,
   };
+}
+
+/**
+ * VALIDATION_MODE: loads nothing. RETURN_ERRORS / RETURN_ALL_ERRORS answer one row per rejected
+ * record (its first error), in the columns of VALIDATE(); RETURN_<n>_ROWS answers the first n rows
+ * as they would load, or fails like ABORT_STATEMENT when one of them is bad.
+ */
+async function validate(
+  env: CopyEnv,
+  copy: CopyStatement,
+  checked: readonly { file: string; path: string; check: FileCheck }[],
+): Promise<Record<string, unknown>[]> {
+  const mode = copy.validation!;
+  if (mode.mode === 'RETURN_ROWS') {
+    const out: Record<string, unknown>[] = [];
+    for (const { file, path, check } of checked) {
+      if (out.length >= mode.rows) break;
+      const need = mode.rows - out.length;
+      if (check.errors > 0 && (check.firstLine ?? 1) <= need)
+        throw dataError(env.queryId, copy.table, file, check);
+      if (check.exprs.length === 0) continue;
+      const reader = await env.scratch.runAndReadAll(
+        `SELECT ${check.exprs.map((e, i) => `${e} AS ${check.targets[i]}`).join(', ')} FROM read_parquet('${path}') AS P LIMIT ${need}`,
+      );
+      // VARIANT columns come back parsed, as the driver gives them.
+      const json = check.targets
+        .filter((_, i) => check.exprs[i]!.startsWith('to_json('))
+        .map((t) => t.slice(1, -1));
+      for (const row of (await reader.getRowObjectsJS()) as Record<string, unknown>[]) {
+        for (const name of json)
+          if (typeof row[name] === 'string') row[name] = JSON.parse(row[name] as string);
+        for (const [k, v] of Object.entries(row)) if (typeof v === 'bigint') row[k] = Number(v);
+        out.push(row);
+      }
+    }
+    return out;
+  }
+  const rows: Record<string, unknown>[] = [];
+  for (const { file, path, check } of checked) {
+    if (check.errors === 0) continue;
+    const row = (line: number | null, what: string, code: string, column: string | null) => ({
+      ERROR: what,
+      FILE: file,
+      LINE: line,
+      CHARACTER: line === null ? null : 1,
+      BYTE_OFFSET: null,
+      CATEGORY: code === '100072' ? 'conversion' : code === '100080' ? 'parsing' : 'conversion',
+      CODE: Number(code),
+      SQL_STATE: code === '100038' ? '22018' : '22000',
+      COLUMN_NAME: column,
+      ROW_NUMBER: line,
+      ROW_START_LINE: line,
+      REJECTED_RECORD: null,
+    });
+    if (!check.readable) {
+      rows.push(row(null, check.firstError ?? 'Invalid parquet file', check.firstCode ?? '100080', null));
+      continue;
+    }
+    const flags = check.checks.map((c, i) => `(${c.ok}) AS OK${i}`);
+    const reader = await env.scratch.runAndReadAll(
+      `SELECT RN, ${flags.join(', ')} FROM (SELECT *, row_number() OVER () AS RN FROM read_parquet('${path}')) AS P WHERE NOT (${check.ok}) ORDER BY RN`,
+    );
+    for (const bad of reader.getRowObjectsJS() as Record<string, unknown>[]) {
+      const i = check.checks.findIndex((_, k) => bad[`OK${k}`] !== true);
+      const c = check.checks[i]!;
+      rows.push(
+        row(Number(bad.RN), c.what, c.code, `"${copy.table.parts.at(-1)}"["${c.column}":${c.index + 1}]`),
+      );
+    }
+  }
+  return rows;
 }
 
 /** The error ABORT_STATEMENT raises for a bad file. */

@@ -394,6 +394,10 @@ export interface CopyStatement {
   readonly force: boolean;
   readonly purge: boolean;
   readonly loadUncertain: boolean;
+  /** `VALIDATION_MODE`: check the files and load nothing. */
+  readonly validation?:
+    | { readonly mode: 'RETURN_ERRORS' | 'RETURN_ALL_ERRORS' }
+    | { readonly mode: 'RETURN_ROWS'; readonly rows: number };
 }
 
 /** The stage name of a `@…` token, normalised: no `@`, no quotes, lower case. */
@@ -434,6 +438,7 @@ export function parseCopy(sql: string): CopyStatement {
   let force = false;
   let purge = false;
   let loadUncertain = false;
+  let validation: CopyStatement['validation'];
   const bool = (token: Token | undefined) => {
     const v = token?.value.toUpperCase();
     if (v !== 'TRUE' && v !== 'FALSE') throw new Error(`expected TRUE or FALSE, got ${token?.text}`);
@@ -506,6 +511,15 @@ export function parseCopy(sql: string): CopyStatement {
         loadUncertain = bool(value);
         i++;
         break;
+      case 'VALIDATION_MODE': {
+        const v = value?.value.toUpperCase() ?? '';
+        const rows = /^RETURN_(\d+)_ROWS$/.exec(v);
+        if (v === 'RETURN_ERRORS' || v === 'RETURN_ALL_ERRORS') validation = { mode: v };
+        else if (rows !== null) validation = { mode: 'RETURN_ROWS', rows: Number(rows[1]) };
+        else throw new Error(`VALIDATION_MODE: unexpected ${value?.text}`);
+        i++;
+        break;
+      }
       default:
         throw new Error(`COPY INTO: the double does not support the option ${option}`);
     }
@@ -522,6 +536,7 @@ export function parseCopy(sql: string): CopyStatement {
     force,
     purge,
     loadUncertain,
+    ...(validation === undefined ? {} : { validation }),
   };
 }
 
