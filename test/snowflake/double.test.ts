@@ -102,6 +102,31 @@ describe('driver surface', () => {
     ]);
   });
 
+  it('MERGE with two source rows for one target row: 100090 Duplicate row detected, nothing changed', async () => {
+    await insert(a, 1);
+    const dup = (target: string) =>
+      exec(
+        a,
+        `MERGE INTO ${target} USING (SELECT ?::NUMBER AS ID, 'x' AS NAME UNION ALL SELECT ?, 'y') s ON ${target === T ? T : 't'}."ID" = s.ID
+         WHEN MATCHED THEN UPDATE SET "NAME" = s.NAME WHEN NOT MATCHED THEN INSERT ("ID", "NAME") VALUES (s.ID, s.NAME)`,
+        [1, 1],
+      );
+    await expect(dup(`${T} t`)).rejects.toMatchObject({ code: '100090', sqlState: '42P18' });
+    await expect(dup(T)).rejects.toMatchObject({ code: '100090' });
+    expect(await exec(a, `SELECT "NAME" FROM ${T}`)).toEqual([{ NAME: 'n1' }]);
+    // Two source rows for two different keys are fine.
+    await exec(
+      a,
+      `MERGE INTO ${T} t USING (SELECT ?::NUMBER AS ID UNION ALL SELECT ?) s ON t."ID" = s.ID
+       WHEN MATCHED THEN UPDATE SET "NAME" = 'm' WHEN NOT MATCHED THEN INSERT ("ID", "NAME") VALUES (s.ID, 'i')`,
+      [1, 2],
+    );
+    expect(await exec(a, `SELECT "ID", "NAME" FROM ${T} ORDER BY "ID"`)).toEqual([
+      { ID: 1, NAME: 'm' },
+      { ID: 2, NAME: 'i' },
+    ]);
+  });
+
   it('folds unquoted identifiers to upper case and keeps quoted ones; unknown objects are 002003', async () => {
     await exec(a, 'create table db.sch.lower_case (id number, "quoted" varchar)');
     await exec(a, `insert into db.sch.lower_case (id, "quoted") values (1, 'q')`);

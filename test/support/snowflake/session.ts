@@ -20,6 +20,7 @@ import {
 import {
   ddlTarget,
   dmlTarget,
+  mergeParts,
   type ObjectName,
   parseCopy,
   parsePut,
@@ -355,6 +356,7 @@ export class Session {
               .N as bigint,
           );
     const before = kind === 'MERGE' ? await count() : 0;
+    if (kind === 'MERGE') await this.mergeDuplicates(conn, queryId, sql, binds);
     const result = await this.duckRun(conn, queryId, sql, binds);
     const changed = Number(result.rowsChanged);
     if (kind === 'TRUNCATE' && target !== undefined) this.pending.push({ table: target.key, op: 'clear' });
@@ -377,6 +379,26 @@ export class Session {
       }
       default:
         return ok();
+    }
+  }
+
+  /**
+   * Snowflake refuses a MERGE in which two source rows match one target row (ERROR_ON_NONDETERMINISTIC_MERGE,
+   * on by default) with 100090; DuckDB would apply both. Checked before the MERGE runs.
+   */
+  private async mergeDuplicates(
+    conn: DuckDBConnection,
+    queryId: string,
+    sql: string,
+    binds: readonly Bind[],
+  ): Promise<void> {
+    const parts = mergeParts(sql);
+    if (parts === undefined) return;
+    const check = `SELECT count(*) AS N FROM (SELECT 1 FROM ${parts.target} JOIN ${parts.source} ON ${parts.condition} GROUP BY ${parts.target.split(/\s+/).at(-1)}.ROWID HAVING count(*) > 1) AS D`;
+    const reader = await this.duckRun(conn, queryId, check, binds.slice(0, parts.binds));
+    const rows = await readRows(reader);
+    if (Number(rows[0]?.N ?? 0) > 0) {
+      throw new OperationFailedError('100090', 'Duplicate row detected during DML action', queryId, '42P18');
     }
   }
 

@@ -617,3 +617,43 @@ export function withoutKeyConstraints(sql: string): string {
   }
   return out.map((t) => t.text).join('');
 }
+
+/** The parts of a `MERGE INTO <target> [alias] USING <source> [alias] ON <condition> WHEN …`. */
+export interface MergeParts {
+  /** `<target> [alias]` as written. */
+  readonly target: string;
+  /** `<source> [alias]` as written. */
+  readonly source: string;
+  readonly condition: string;
+  /** Binds used by the source and the condition (they come first in the statement). */
+  readonly binds: number;
+}
+
+/** Splits a MERGE at USING, ON and the first WHEN (outside parentheses); undefined if it cannot. */
+export function mergeParts(sql: string): MergeParts | undefined {
+  const tokens = tokenize(sql);
+  let depth = 0;
+  const at: Record<string, number> = {};
+  tokens.forEach((t, i) => {
+    if (t.text === '(') depth++;
+    else if (t.text === ')') depth--;
+    else if (depth === 0 && t.type === 'word') {
+      const w = t.value.toUpperCase();
+      if ((w === 'INTO' || w === 'USING' || w === 'ON' || w === 'WHEN') && at[w] === undefined) at[w] = i;
+    }
+  });
+  const { INTO: into, USING: using, ON: on, WHEN: when } = at;
+  if (into === undefined || using === undefined || on === undefined || when === undefined) return undefined;
+  const text = (from: number, to: number) =>
+    tokens
+      .slice(from, to)
+      .map((t) => t.text)
+      .join('')
+      .trim();
+  return {
+    target: text(into + 1, using),
+    source: text(using + 1, on),
+    condition: text(on + 1, when),
+    binds: tokens.slice(0, when).filter((t) => t.type === 'bind').length,
+  };
+}
