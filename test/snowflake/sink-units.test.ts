@@ -13,8 +13,8 @@ import {
   quoteIdentifier,
   snowflakeName,
 } from '../../src/snowflake/identifiers.js';
-import { snowflakeSink } from '../../src/snowflake/index.js';
-import { expectCode, thrown } from '../support.js';
+import { snowflakeInternalStage, snowflakeSink } from '../../src/snowflake/index.js';
+import { expectCode, rejection, thrown } from '../support.js';
 
 /** Throws MB_INVALID_OPTIONS with a message matching `pattern`. */
 function expectInvalid(fn: () => unknown, pattern: RegExp): void {
@@ -304,5 +304,25 @@ describe('snowflakeSink types', () => {
         // @ts-expect-error: the table expects Review records, the pipeline delivers Price records
         .sink(snowflakeSink({ ...base, schema: Review }));
     expectTypeOf(build).toBeFunction();
+  });
+});
+
+describe('snowflakeInternalStage options', () => {
+  it('checks the stage and refuses a local path that would need quoting in PUT', async () => {
+    expectInvalid(
+      () => snowflakeInternalStage({ connection, stage: "@stg/x' OVERWRITE=TRUE" }),
+      /stage must look like/,
+    );
+    expectInvalid(
+      () => snowflakeInternalStage({ connection: {} as never, stage: '@stg' }),
+      /options must be/,
+    );
+    const stage = snowflakeInternalStage({ connection, stage: '@DB.SCH.STG', tmpDir: "/tmp/it's" });
+    expect(
+      expectCode(await rejection(stage.putIfAbsent('a/b.parquet', new Uint8Array(1))), 'MB_INVALID_OPTIONS')
+        .message,
+    ).toMatch(/cannot PUT .* use a plain tmpDir and key/);
+    expectCode(await rejection(stage.putIfAbsent('../b.parquet', new Uint8Array(1))), 'MB_INVALID_OPTIONS');
+    expect(stage.url('a/b.parquet')).toBe('@DB.SCH.STG/a/b.parquet');
   });
 });
