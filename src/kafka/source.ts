@@ -541,41 +541,50 @@ class KafkaReader<T> implements SourceReader<T> {
     await settled;
   }
 
-  /** One fetched batch as a chunk: decoded values, or rejects for what does not decode. */
+  /**
+   * One fetched batch as a chunk: decoded values, or rejects for what does not decode. Per message it
+   * allocates only what the chunk keeps (the value, its size and time); offsets are listed only once
+   * they stop being consecutive, keys and headers only once a message has one.
+   */
   #decode(batch: KafkaBatchLike, assigned: Assigned): Queued<T> | undefined {
     const { topic, partition } = batch;
     const { decode, eventTime } = this.#settings;
     const messages = batch.messages;
+    const n = messages.length;
     const values: T[] = [];
-    const offsets: number[] = [];
     const sizes: number[] = [];
     const times: (number | undefined)[] = [];
+    let offsets: number[] | undefined;
+    let firstOffset = -1;
+    let lastOffset = -1;
     let keys: (string | undefined)[] | undefined;
     let headers: (Readonly<Record<string, string>> | undefined)[] | undefined;
     let rejected: SourceRejection[] | undefined;
     let bytes = 0;
-    let consecutive = true;
-    for (let i = 0; i < messages.length; i++) {
+    let next = assigned.next;
+    for (let i = 0; i < n; i++) {
       const message = messages[i]!;
       const offset = Number(message.offset);
       if (!Number.isSafeInteger(offset) || offset < 0) {
+        assigned.next = next;
         throw new MicrobatchError(
           'MB_SOURCE_FAILED',
           `kafkaSource: partition '${assigned.name}' returned offset ${show(message.offset)}, not an integer below 2^53`,
         );
       }
-      if (offset < assigned.next) {
+      if (offset < next) {
         this.#staleDropped++;
         continue;
       }
-      assigned.next = offset + 1;
-      const size = (message.value?.length ?? 0) + (message.key?.length ?? 0);
+      next = offset + 1;
+      const { key, value: raw } = message;
+      const size = (raw?.length ?? 0) + (key?.length ?? 0);
       bytes += size;
       const timestamp = Number(message.timestamp);
       let value: T;
       let view: KafkaMessage | undefined;
       try {
-        if (decode === undefined) value = decodeJson(message.value) as T;
+        if (decode === undefined) value = decodeJson(raw) as T;
         else {
           view = viewOf(topic, partition, offset, timestamp, message);
           value = decode(view);
@@ -588,19 +597,26 @@ class KafkaReader<T> implements SourceReader<T> {
             topic,
             partition,
             offset,
-            ...(message.key !== null && { key: message.key.toString('utf8') }),
+            ...(key !== null && key !== undefined && { key: key.toString('utf8') }),
             error: describeError(error),
           },
           // The raw bytes, for the dead-letter topic to carry unchanged.
-          value: message.value,
+          value: raw,
           bytes: size,
         });
-        consecutive = false;
         continue;
       }
-      if (offsets.length > 0 && offset !== offsets[offsets.length - 1]! + 1) consecutive = false;
+      const k = values.length;
+      if (k === 0) firstOffset = offset;
+      else if (offsets !== undefined) offsets.push(offset);
+      else if (offset !== lastOffset + 1) {
+        // The first gap: list every offset from here on.
+        offsets = new Array<number>(k);
+        for (let j = 0; j < k; j++) offsets[j] = firstOffset + j;
+        offsets.push(offset);
+      }
+      lastOffset = offset;
       values.push(value);
-      offsets.push(offset);
       sizes.push(size);
       if (eventTime === undefined) times.push(Number.isFinite(timestamp) ? timestamp : undefined);
       else {
@@ -613,25 +629,29 @@ class KafkaReader<T> implements SourceReader<T> {
         }
         times.push(time);
       }
-      if (message.key !== null && message.key !== undefined) {
-        keys ??= new Array<string | undefined>(values.length - 1).fill(undefined);
-        keys.push(message.key.toString('utf8'));
+      if (key !== null && key !== undefined) {
+        keys ??= new Array<string | undefined>(k).fill(undefined);
+        keys.push(key.toString('utf8'));
       } else keys?.push(undefined);
-      const text = headersOf(message.headers);
+      const text = message.headers === undefined ? undefined : headersOf(message.headers);
       if (text !== undefined) {
-        headers ??= new Array<Readonly<Record<string, string>> | undefined>(values.length - 1).fill(
-          undefined,
-        );
+        headers ??= new Array<Readonly<Record<string, string>> | undefined>(k).fill(undefined);
         headers.push(text);
       } else headers?.push(undefined);
     }
+    assigned.next = next;
     const records = values.length + (rejected?.length ?? 0);
     if (records === 0) return undefined;
+    // Values around a reject are not consecutive: their offsets are listed.
+    if (rejected !== undefined && offsets === undefined) {
+      offsets = new Array<number>(values.length);
+      for (let j = 0; j < values.length; j++) offsets[j] = firstOffset + j;
+    }
     const chunk: SourceChunk<T> = {
       partition: assigned.name,
       values,
       owned: true,
-      ...(consecutive && values.length > 0 ? { firstOffset: offsets[0]! } : { offsets }),
+      ...(offsets === undefined ? { firstOffset } : { offsets }),
       bytes: sizes,
       eventTimes: times,
     };
