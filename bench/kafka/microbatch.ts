@@ -22,7 +22,7 @@ export async function runMicrobatch(
   topic: string,
   ends: number[],
   sink: Sink<unknown>,
-): Promise<{ records: number; batches: number; committedAt: number; guarantee: string }> {
+): Promise<{ records: number; batches: number; committedAt: number; cpuAt: NodeJS.CpuUsage; guarantee: string }> {
   const source = kafkaSource({ consumer, topics: [topic], fromBeginning: true });
   const p = pipeline({ name: 'bench', checkpoint: kafkaCheckpoint({ consumer, admin, groupId }) })
     .source(source)
@@ -32,10 +32,12 @@ export async function runMicrobatch(
   const committed = ends.map(() => 0);
   let batches = 0;
   let committedAt = performance.now();
+  let cpuAt = process.cpuUsage();
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve) => {
     finished = () => {
       committedAt = performance.now();
+      cpuAt = process.cpuUsage();
       resolve();
     };
   });
@@ -59,5 +61,5 @@ export async function runMicrobatch(
   await Promise.race([done, running]);
   const report = await p.stop();
   await running;
-  return { records: report.records.written, batches, committedAt, guarantee: report.guarantee };
+  return { records: report.records.written, batches, committedAt, cpuAt, guarantee: report.guarantee };
 }

@@ -3,9 +3,15 @@
  * else — no buffering, no sink, no commits. The last offset of each fetched batch is resolved (so
  * kafkajs fetches on) and `heartbeat()` runs after each batch, as in every other variant. Done when
  * every partition has been read up to its end offset.
+ *
+ * For profiling what batching costs (not a row of the benchmark): `MB_BENCH_HOLD=batch` keeps the
+ * parsed values in a per-partition array until it holds 10,000 and then drops it, as a batching
+ * consumer holds them until its write; `MB_BENCH_HOLD=keep` keeps every full array, as `memorySink`
+ * keeps what it is written. See docs/kafka.md ("Where the time goes").
  */
 import { performance } from 'node:perf_hooks';
 import type { Consumer } from 'kafkajs';
+import { BATCH_RECORDS } from './workload.js';
 
 /**
  * Reads `topic` to `ends` (its end offsets) on a connected consumer; resolves with the messages
@@ -15,16 +21,18 @@ export async function runRaw(
   consumer: Consumer,
   topic: string,
   ends: number[],
-): Promise<{ records: number; batches: number; committedAt: number }> {
+): Promise<{ records: number; batches: number; committedAt: number; cpuAt: NodeJS.CpuUsage }> {
   const read = ends.map(() => 0);
   let records = 0;
   let batches = 0;
   let doneAt = performance.now();
+  let cpuAt = process.cpuUsage();
   let failed: (error: unknown) => void = () => {};
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve, reject) => {
     finished = () => {
       doneAt = performance.now();
+      cpuAt = process.cpuUsage();
       resolve();
     };
     failed = reject;
@@ -32,8 +40,9 @@ export async function runRaw(
   if (ends.every((end) => end === 0)) finished();
   // Keeps the parsed values reachable until the batch ends, as a consumer that uses them would.
   let sink: unknown;
-  const hold = process.env.MB_BENCH_HOLD === '1';
+  const hold = process.env.MB_BENCH_HOLD;
   const held: unknown[][] = [];
+  const kept: unknown[][] = [];
   consumer.on(consumer.events.CRASH, ({ payload }) => failed(payload.error));
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({
@@ -46,7 +55,10 @@ export async function runRaw(
         const lane = (held[batch.partition] ??= []);
         for (const message of messages) {
           lane.push(JSON.parse(message.value!.toString('utf8')));
-          if (lane.length >= 10_000) held[batch.partition] = [];
+          if (lane.length >= BATCH_RECORDS) {
+            if (hold === 'keep') kept.push(lane);
+            held[batch.partition] = [];
+          }
         }
       } else for (const message of messages) sink = JSON.parse(message.value!.toString('utf8'));
       records += messages.length;
@@ -64,5 +76,6 @@ export async function runRaw(
     await consumer.stop();
   }
   void sink;
-  return { records, batches, committedAt: doneAt };
+  void kept;
+  return { records, batches, committedAt: doneAt, cpuAt };
 }

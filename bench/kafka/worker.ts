@@ -66,7 +66,13 @@ async function main(): Promise<void> {
     if (next > fetched[payload.partition]!) fetched[payload.partition] = next;
     if (readAt === undefined && fetched.every((offset, p) => offset >= ends[p]!)) readAt = performance.now();
   });
-  let outcome: { records: number; batches: number; committedAt: number; guarantee: string };
+  let outcome: {
+    records: number;
+    batches: number;
+    committedAt: number;
+    cpuAt: NodeJS.CpuUsage;
+    guarantee: string;
+  };
   try {
     if (variant === 'raw') {
       outcome = { ...(await runRaw(consumer, topic, ends)), guarantee: 'none (no commits)' };
@@ -88,7 +94,9 @@ async function main(): Promise<void> {
     throw new Error(`${variant}: the sink received ${outcome.records} records, the topic holds ${total}`);
   }
   const elapsedMs = outcome.committedAt - (firstAt ?? outcome.committedAt);
-  const cpu = process.cpuUsage(cpuAtFirst);
+  const cpuStart = cpuAtFirst ?? outcome.cpuAt;
+  const cpuMs =
+    (outcome.cpuAt.user - cpuStart.user + (outcome.cpuAt.system - cpuStart.system)) / 1000;
   const result: KafkaRunResult = {
     variant,
     records: outcome.records,
@@ -96,7 +104,7 @@ async function main(): Promise<void> {
     elapsedMs,
     recordsPerSecond: total / (elapsedMs / 1000),
     readMs: (readAt ?? outcome.committedAt) - (firstAt ?? outcome.committedAt),
-    cpuMs: (cpu.user + cpu.system) / 1000,
+    cpuMs,
     peakRss: process.resourceUsage().maxRSS * 1024,
     baselineRss,
     guarantee: outcome.guarantee,

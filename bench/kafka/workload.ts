@@ -55,7 +55,7 @@ export interface KafkaRunResult {
    * `elapsedMs − readMs` is the tail (the last windows closing, their writes and commits).
    */
   readMs: number;
-  /** CPU time (user + system) of the process from the first fetched batch to the end of the run, ms. */
+  /** CPU time (user + system) of the process over `elapsedMs`, ms. */
   cpuMs: number;
   /** `process.resourceUsage().maxRSS` at the end, bytes. */
   peakRss: number;
