@@ -22,7 +22,13 @@ export async function runMicrobatch(
   topic: string,
   ends: number[],
   sink: Sink<unknown>,
-): Promise<{ records: number; batches: number; committedAt: number; cpuAt: NodeJS.CpuUsage; guarantee: string }> {
+): Promise<{
+  records: number;
+  batches: number;
+  committedAt: number;
+  cpuAt: NodeJS.CpuUsage;
+  guarantee: string;
+}> {
   const source = kafkaSource({ consumer, topics: [topic], fromBeginning: true });
   const p = pipeline({ name: 'bench', checkpoint: kafkaCheckpoint({ consumer, admin, groupId }) })
     .source(source)
@@ -51,11 +57,25 @@ export async function runMicrobatch(
   });
   const running = p.run();
   if (process.env.MB_BENCH_TRACE === '1') {
-    let sp = 0, pp = 0, was = false, maxQ = 0;
+    let sp = 0,
+      pp = 0,
+      was = false,
+      maxQ = 0;
     const t0 = performance.now();
-    p.on('pause', (e) => { pp++; process.stderr.write(`pipeline pause @${(performance.now()-t0).toFixed(0)} ${JSON.stringify(e)}\n`); });
-    const iv = setInterval(() => { const m = source.metrics(); maxQ = Math.max(maxQ, m.queued.bytes); if (m.paused && !was) sp++; was = m.paused; }, 5);
-    void done.then(() => { clearInterval(iv); process.stderr.write(`source pauses ${sp}, pipeline pauses ${pp}, max queued ${maxQ}\n`); });
+    p.on('pause', (e) => {
+      pp++;
+      process.stderr.write(`pipeline pause @${(performance.now() - t0).toFixed(0)} ${JSON.stringify(e)}\n`);
+    });
+    const iv = setInterval(() => {
+      const m = source.metrics();
+      maxQ = Math.max(maxQ, m.queued.bytes);
+      if (m.paused && !was) sp++;
+      was = m.paused;
+    }, 5);
+    void done.then(() => {
+      clearInterval(iv);
+      process.stderr.write(`source pauses ${sp}, pipeline pauses ${pp}, max queued ${maxQ}\n`);
+    });
   }
   // A failure ends the run at once rather than waiting for commits that will not come.
   await Promise.race([done, running]);

@@ -95,8 +95,7 @@ async function main(): Promise<void> {
   }
   const elapsedMs = outcome.committedAt - (firstAt ?? outcome.committedAt);
   const cpuStart = cpuAtFirst ?? outcome.cpuAt;
-  const cpuMs =
-    (outcome.cpuAt.user - cpuStart.user + (outcome.cpuAt.system - cpuStart.system)) / 1000;
+  const cpuMs = (outcome.cpuAt.user - cpuStart.user + (outcome.cpuAt.system - cpuStart.system)) / 1000;
   const result: KafkaRunResult = {
     variant,
     records: outcome.records,

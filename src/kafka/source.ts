@@ -5,16 +5,12 @@ import type { Logger } from '../core/logger.js';
 import { parseCount, parseDuration, parseSize, show } from '../core/units.js';
 import { toEventTime } from '../event-time/buckets.js';
 import type { Source, SourceChunk, SourceContext, SourceReader, SourceRejection } from '../sources/types.js';
+import { type FetchedBatch, type KafkaClient, kafkajsClient } from './client.js';
 import { type ConsumerLink, commitOwned, linkOf, wakeJoinWaiters } from './link.js';
 import { decodeJson, headersOf, viewOf } from './message.js';
 import type { KafkaMessage, KafkaSourceOptions } from './options.js';
 import { kafkaPartition, parseKafkaPartition } from './partition.js';
-import type {
-  KafkaBatchLike,
-  KafkaConsumerLike,
-  KafkaEachBatchPayloadLike,
-  KafkaEventLike,
-} from './types.js';
+import type { KafkaBatchLike, KafkaConsumerLike } from './types.js';
 
 /** What {@link KafkaSource.metrics} returns. */
 export interface KafkaSourceMetrics {
@@ -38,14 +34,6 @@ export interface KafkaSource<T> extends Source<T> {
   /** A snapshot of the consumer side: assignment, pause state, queue. */
   metrics(): KafkaSourceMetrics;
 }
-
-/** The instrumentation events the source listens to (kafkajs `consumer.events`). */
-const EVENTS = {
-  groupJoin: 'consumer.group_join',
-  rebalancing: 'consumer.rebalancing',
-  crash: 'consumer.crash',
-  stop: 'consumer.stop',
-} as const;
 
 /** Heartbeats while a batch waits for its partition's resume position, ms (kafkajs throttles them). */
 const HEARTBEAT_EVERY = 3000;
@@ -95,7 +83,7 @@ export function kafkaSource<T = unknown>(options: KafkaSourceOptions<T>): KafkaS
           'kafkaSource: another kafkaSource is reading with this consumer object; give each source its own consumer',
         );
       }
-      const reader = new KafkaReader<T>(settings, context, link);
+      const reader = new KafkaReader<T>(settings, kafkajsClient(settings.consumer), context, link);
       stats.reader = reader;
       await reader.start();
       return reader;
@@ -202,12 +190,11 @@ interface Queued<T> {
 /** The open source: the bridge between kafkajs's push (`eachBatch`) and the pipeline's pull (`read`). */
 class KafkaReader<T> implements SourceReader<T> {
   readonly #settings: Settings<T>;
-  readonly #consumer: KafkaConsumerLike;
+  readonly #client: KafkaClient;
   readonly #context: SourceContext;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #link: ConsumerLink;
-  readonly #off: (() => void)[] = [];
   #assigned = new Map<string, Assigned>();
   #queue: Queued<T>[] = [];
   #head = 0;
@@ -222,9 +209,9 @@ class KafkaReader<T> implements SourceReader<T> {
   #staleDropped = 0;
   #handedOver = 0;
 
-  constructor(settings: Settings<T>, context: SourceContext, link: ConsumerLink) {
+  constructor(settings: Settings<T>, client: KafkaClient, context: SourceContext, link: ConsumerLink) {
     this.#settings = settings;
-    this.#consumer = settings.consumer;
+    this.#client = client;
     this.#context = context;
     this.#clock = context.clock;
     this.#logger = context.logger;
@@ -238,29 +225,29 @@ class KafkaReader<T> implements SourceReader<T> {
     link.rebalancing = false;
     link.running = false;
     link.crashed = false;
-    this.#listen(EVENTS.groupJoin, (event) => this.#onJoin(event));
-    this.#listen(EVENTS.rebalancing, () => {
-      link.rebalancing = true;
-    });
-    this.#listen(EVENTS.crash, (event) => this.#onCrash(event));
-    this.#listen(EVENTS.stop, () => {
-      link.running = false;
-      wakeJoinWaiters(link);
-    });
     this.#context.signal.addEventListener('abort', () => this.#settleWaiter(), { once: true });
     try {
-      await this.#consumer.subscribe({
-        topics: this.#settings.topics,
-        fromBeginning: this.#settings.fromBeginning,
-      });
-      await this.#consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: this.#settings.partitionsConsumedConcurrently,
-        eachBatch: (payload) => this.#eachBatch(payload),
-      });
+      await this.#client.start(
+        {
+          topics: this.#settings.topics,
+          fromBeginning: this.#settings.fromBeginning,
+          partitionsConsumedConcurrently: this.#settings.partitionsConsumedConcurrently,
+        },
+        {
+          batch: (batch) => this.#eachBatch(batch),
+          joined: (assignment) => this.#onJoin(assignment),
+          rebalancing: () => {
+            link.rebalancing = true;
+          },
+          crashed: (error, restart) => this.#onCrash(error, restart),
+          stopped: () => {
+            link.running = false;
+            wakeJoinWaiters(link);
+          },
+        },
+      );
     } catch (error) {
-      this.#unlisten();
+      this.#client.detach();
       link.source = false;
       throw new MicrobatchError(
         'MB_SOURCE_FAILED',
@@ -308,9 +295,9 @@ class KafkaReader<T> implements SourceReader<T> {
     }
     await commitOwned(
       link,
-      this.#consumer,
+      this.#client,
       cursor.partition,
-      [{ topic: where.topic, partition: where.partition, offset: String(cursor.offset + 1), metadata: null }],
+      [{ topic: where.topic, partition: where.partition, offset: cursor.offset + 1, metadata: null }],
       { clock: this.#clock, rebalanceWait: this.#settings.rebalanceWait, code: 'MB_COMMIT_FAILED' },
     );
   }
@@ -327,7 +314,7 @@ class KafkaReader<T> implements SourceReader<T> {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopped = true;
-    this.#unlisten();
+    this.#client.detach();
     const link = this.#link;
     link.source = false;
     link.running = false;
@@ -336,8 +323,8 @@ class KafkaReader<T> implements SourceReader<T> {
     this.#settleWaiter();
     this.#queue = [];
     this.#head = 0;
-    if (this.#settings.disconnectOnClose) await this.#consumer.disconnect();
-    else await this.#consumer.stop();
+    if (this.#settings.disconnectOnClose) await this.#client.disconnect();
+    else await this.#client.stop();
   }
 
   #take(): SourceChunk<T> {
@@ -369,15 +356,6 @@ class KafkaReader<T> implements SourceReader<T> {
 
   // ─── the consumer's side ──────────────────────────────────────────────────────────────────────
 
-  #listen(event: string, listener: (event: KafkaEventLike) => void): void {
-    const off = this.#consumer.on(event, listener);
-    if (typeof off === 'function') this.#off.push(off);
-  }
-
-  #unlisten(): void {
-    for (const off of this.#off.splice(0)) off();
-  }
-
   /**
    * A group join. kafkajs uses the eager protocol: a rebalance takes every partition from every
    * member, and after the join it fetches each assigned partition from its committed offset. So
@@ -385,11 +363,9 @@ class KafkaReader<T> implements SourceReader<T> {
    * generation changed), so the pipeline gives up what it holds uncommitted — and each assigned
    * partition is resumed from the checkpoint, which the previous owner may have moved.
    */
-  #onJoin(event: KafkaEventLike): void {
+  #onJoin(assignment: Record<string, number[]>): void {
     if (this.#closed) return;
     const link = this.#link;
-    const payload = event.payload as { memberAssignment?: Record<string, number[]> } | undefined;
-    const assignment = payload?.memberAssignment ?? {};
     const previous = [...this.#assigned.keys()];
     this.#joins++;
     link.epoch++;
@@ -454,20 +430,19 @@ class KafkaReader<T> implements SourceReader<T> {
     if (this.#assigned.get(assigned.name) !== assigned) return; // revoked meanwhile
     if (at !== undefined) {
       // Batches fetched before this are stale (`isStale()`), and dropped below `next` as well.
-      this.#consumer.seek({ topic: assigned.topic, partition: assigned.partition, offset: String(at) });
+      this.#client.seek(assigned.topic, assigned.partition, at);
       assigned.next = at;
     }
     assigned.prepared = true;
   }
 
-  #onCrash(event: KafkaEventLike): void {
+  #onCrash(error: unknown, restart: boolean): void {
     const link = this.#link;
     link.running = false;
     wakeJoinWaiters(link);
-    const payload = event.payload as { error?: unknown; restart?: unknown } | undefined;
-    if (payload?.restart === true) {
+    if (restart) {
       this.#logger.warn(
-        { source: 'kafka', err: describeError(payload.error) },
+        { source: 'kafka', err: describeError(error) },
         'kafka consumer crashed; the client restarts it',
       );
       return;
@@ -476,28 +451,27 @@ class KafkaReader<T> implements SourceReader<T> {
     this.#fail(
       new MicrobatchError(
         'MB_SOURCE_FAILED',
-        `kafkaSource: the consumer crashed and will not restart: ${describeError(payload?.error)}`,
-        { cause: payload?.error },
+        `kafkaSource: the consumer crashed and will not restart: ${describeError(error)}`,
+        { cause: error },
       ),
     );
   }
 
-  async #eachBatch(payload: KafkaEachBatchPayloadLike): Promise<void> {
-    const { batch } = payload;
+  async #eachBatch(batch: FetchedBatch): Promise<void> {
     if (this.#stopped) return;
     const name = kafkaPartition(batch.topic, batch.partition);
     const assigned = this.#assigned.get(name);
     if (assigned === undefined) return; // not assigned here (any more)
     if (!assigned.prepared) {
       try {
-        await this.#waitBeating(assigned.ready, payload);
+        await this.#waitBeating(assigned.ready, batch);
       } catch (error) {
         // A heartbeat that failed (the group rebalances) must reach the client, which rejoins.
         if (!MicrobatchError.is(error)) throw error;
         return;
       }
     }
-    if (this.#assigned.get(name) !== assigned || this.#stopped || payload.isStale() || !payload.isRunning()) {
+    if (this.#assigned.get(name) !== assigned || this.#stopped || batch.isStale() || !batch.isRunning()) {
       this.#staleDropped += batch.messages.length;
       return;
     }
@@ -514,11 +488,11 @@ class KafkaReader<T> implements SourceReader<T> {
     }
     if (queued !== undefined) this.#enqueue(queued);
     // The consumer's fetch position moves on; nothing is committed before the records are written.
-    payload.resolveOffset(messages[messages.length - 1]!.offset);
+    batch.resolve(messages[messages.length - 1]!.offset);
   }
 
   /** Awaits `promise`, heartbeating meanwhile so the group does not evict this member. */
-  async #waitBeating(promise: Promise<void>, payload: KafkaEachBatchPayloadLike): Promise<void> {
+  async #waitBeating(promise: Promise<void>, batch: FetchedBatch): Promise<void> {
     let done = false;
     const settled = promise.then(
       () => {
@@ -536,7 +510,7 @@ class KafkaReader<T> implements SourceReader<T> {
       });
       const ended = await Promise.race([settled.then(() => false), beat]);
       this.#clock.clearTimeout(timer);
-      if (ended && !done) await payload.heartbeat();
+      if (ended && !done) await batch.heartbeat();
     }
     await settled;
   }
@@ -687,7 +661,7 @@ class KafkaReader<T> implements SourceReader<T> {
   #pause(): void {
     const topics = this.#topicPartitions();
     this.#paused = true;
-    if (topics.length > 0) this.#consumer.pause(topics);
+    if (topics.length > 0) this.#client.pause(topics);
     this.#logger.debug(
       { source: 'kafka', queuedBytes: this.#queuedBytes, highWaterMark: this.#settings.highWaterMark },
       'kafka partitions paused: the pipeline is not taking records',
@@ -697,7 +671,7 @@ class KafkaReader<T> implements SourceReader<T> {
   #resume(): void {
     const topics = this.#topicPartitions();
     this.#paused = false;
-    if (topics.length > 0) this.#consumer.resume(topics);
+    if (topics.length > 0) this.#client.resume(topics);
     this.#logger.debug({ source: 'kafka', queuedBytes: this.#queuedBytes }, 'kafka partitions resumed');
   }
 }
