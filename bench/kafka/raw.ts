@@ -4,10 +4,10 @@
  * kafkajs fetches on) and `heartbeat()` runs after each batch, as in every other variant. Done when
  * every partition has been read up to its end offset.
  *
- * For profiling what batching costs (not a row of the benchmark): `MB_BENCH_HOLD=batch` keeps the
- * parsed values in a per-partition array until it holds 10,000 and then drops it, as a batching
- * consumer holds them until its write; `MB_BENCH_HOLD=keep` keeps every full array, as `memorySink`
- * keeps what it is written. See docs/kafka.md ("Where the time goes").
+ * `hold` measures what keeping the values costs, without any batching logic: `'keep'` (the
+ * `raw-keep` row) appends them to a per-partition array and keeps every array of 10,000 to the end,
+ * as `memorySink` keeps what it is written; `'batch'` (profiling only, `MB_BENCH_HOLD=batch`) drops
+ * each array once full, as a sink that writes elsewhere would. See docs/kafka.md ("Where the time goes").
  */
 import { performance } from 'node:perf_hooks';
 import type { Consumer } from 'kafkajs';
@@ -21,6 +21,7 @@ export async function runRaw(
   consumer: Consumer,
   topic: string,
   ends: number[],
+  hold: 'none' | 'batch' | 'keep' = 'none',
 ): Promise<{ records: number; batches: number; committedAt: number; cpuAt: NodeJS.CpuUsage }> {
   const read = ends.map(() => 0);
   let records = 0;
@@ -40,7 +41,6 @@ export async function runRaw(
   if (ends.every((end) => end === 0)) finished();
   // Keeps the parsed values reachable until the batch ends, as a consumer that uses them would.
   let sink: unknown;
-  const hold = process.env.MB_BENCH_HOLD;
   const held: unknown[][] = [];
   const kept: unknown[][] = [];
   consumer.on(consumer.events.CRASH, ({ payload }) => failed(payload.error));
@@ -51,7 +51,7 @@ export async function runRaw(
     eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
       const { messages } = batch;
       if (messages.length === 0) return;
-      if (hold) {
+      if (hold !== 'none') {
         const lane = (held[batch.partition] ??= []);
         for (const message of messages) {
           lane.push(JSON.parse(message.value!.toString('utf8')));

@@ -1,7 +1,7 @@
 /**
  * One run of the Kafka benchmark in its own process:
  *
- *   tsx bench/kafka/worker.ts <hand|microbatch|microbatch-lake|hand-lake> <brokers> <topic>
+ *   tsx bench/kafka/worker.ts <raw|raw-keep|hand|microbatch|microbatch-lake|hand-lake> <brokers> <topic>
  *
  * Reads the whole topic from the beginning with a fresh consumer group, into a memory sink or a
  * Parquet lake in a temporary directory, and prints records/s (first fetched batch → every
@@ -74,8 +74,9 @@ async function main(): Promise<void> {
     guarantee: string;
   };
   try {
-    if (variant === 'raw') {
-      outcome = { ...(await runRaw(consumer, topic, ends)), guarantee: 'none (no commits)' };
+    if (variant === 'raw' || variant === 'raw-keep') {
+      const hold = variant === 'raw-keep' ? 'keep' : process.env.MB_BENCH_HOLD === 'batch' ? 'batch' : 'none';
+      outcome = { ...(await runRaw(consumer, topic, ends, hold)), guarantee: 'none (no commits)' };
       await consumer.disconnect();
     } else if (variant === 'hand' || variant === 'hand-lake') {
       outcome = { ...(await runHand(consumer, topic, ends, sink)), guarantee: 'at-least-once' };

@@ -37,7 +37,14 @@ export function price(i: number): Price {
 }
 
 /** The variants, each run in a fresh process with a fresh consumer group. */
-export const KAFKA_VARIANTS = ['raw', 'hand', 'microbatch', 'microbatch-lake', 'hand-lake'] as const;
+export const KAFKA_VARIANTS = [
+  'raw',
+  'raw-keep',
+  'hand',
+  'microbatch',
+  'microbatch-lake',
+  'hand-lake',
+] as const;
 export type KafkaVariant = (typeof KAFKA_VARIANTS)[number];
 
 /** What one run of a variant reports (printed by worker.ts, read by bench.ts). */
