@@ -31,7 +31,10 @@ describe('kafkajsClient', () => {
     const client = kafkajsClient(consumer);
     expect(kafkajsClient(consumer)).toBe(client); // one per consumer object
     const { seen, batches, handlers } = recorder();
-    await client.start({ topics: ['orders'], fromBeginning: true, partitionsConsumedConcurrently: 2 }, handlers);
+    await client.start(
+      { topics: ['orders'], fromBeginning: true, partitionsConsumedConcurrently: 2 },
+      handlers,
+    );
     expect(consumer.calls.find((c) => c.method === 'run')?.args).toEqual({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -55,7 +58,10 @@ describe('kafkajsClient', () => {
     const consumer = cluster.consumer('g');
     const client = kafkajsClient(consumer);
     const { seen, handlers } = recorder();
-    await client.start({ topics: ['orders'], fromBeginning: false, partitionsConsumedConcurrently: 1 }, handlers);
+    await client.start(
+      { topics: ['orders'], fromBeginning: false, partitionsConsumedConcurrently: 1 },
+      handlers,
+    );
     cluster.assign('g', new Map([[consumer, { orders: [0] }]]));
     await client.commit([{ topic: 'orders', partition: 0, offset: 7, metadata: 'm' }]);
     expect(cluster.committed('g', 'orders', 0)).toEqual({ offset: 7, metadata: 'm' });
