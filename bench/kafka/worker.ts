@@ -61,10 +61,14 @@ async function main(): Promise<void> {
   // its last windows closing, writes and commits).
   const fetched = ends.map(() => 0);
   let readAt: number | undefined;
+  let cpuAtRead: NodeJS.CpuUsage | undefined;
   const offEnd = consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
     const next = Number(payload.lastOffset) + 1;
     if (next > fetched[payload.partition]!) fetched[payload.partition] = next;
-    if (readAt === undefined && fetched.every((offset, p) => offset >= ends[p]!)) readAt = performance.now();
+    if (readAt === undefined && fetched.every((offset, p) => offset >= ends[p]!)) {
+      readAt = performance.now();
+      cpuAtRead = process.cpuUsage();
+    }
   });
   let outcome: {
     records: number;
@@ -96,7 +100,8 @@ async function main(): Promise<void> {
   }
   const elapsedMs = outcome.committedAt - (firstAt ?? outcome.committedAt);
   const cpuStart = cpuAtFirst ?? outcome.cpuAt;
-  const cpuMs = (outcome.cpuAt.user - cpuStart.user + (outcome.cpuAt.system - cpuStart.system)) / 1000;
+  const cpuSince = (at: NodeJS.CpuUsage) => (at.user - cpuStart.user + (at.system - cpuStart.system)) / 1000;
+  const cpuMs = cpuSince(outcome.cpuAt);
   const result: KafkaRunResult = {
     variant,
     records: outcome.records,
@@ -105,6 +110,7 @@ async function main(): Promise<void> {
     recordsPerSecond: total / (elapsedMs / 1000),
     readMs: (readAt ?? outcome.committedAt) - (firstAt ?? outcome.committedAt),
     cpuMs,
+    readCpuMs: cpuSince(cpuAtRead ?? outcome.cpuAt),
     peakRss: process.resourceUsage().maxRSS * 1024,
     baselineRss,
     guarantee: outcome.guarantee,

@@ -64,6 +64,8 @@ export interface KafkaRunResult {
   readMs: number;
   /** CPU time (user + system) of the process over `elapsedMs`, ms. */
   cpuMs: number;
+  /** CPU time of the process over `readMs`, ms. */
+  readCpuMs: number;
   /** `process.resourceUsage().maxRSS` at the end, bytes. */
   peakRss: number;
   /** RSS before the consumer connected, bytes. */
