@@ -56,30 +56,41 @@ export async function runMicrobatch(
     if (committed.every((next, k) => next >= ends[k]!)) finished();
   });
   const running = p.run();
-  if (process.env.MB_BENCH_TRACE === '1') {
-    let sp = 0,
-      pp = 0,
-      was = false,
-      maxQ = 0;
-    const t0 = performance.now();
-    p.on('pause', (e) => {
-      pp++;
-      process.stderr.write(`pipeline pause @${(performance.now() - t0).toFixed(0)} ${JSON.stringify(e)}\n`);
-    });
-    const iv = setInterval(() => {
-      const m = source.metrics();
-      maxQ = Math.max(maxQ, m.queued.bytes);
-      if (m.paused && !was) sp++;
-      was = m.paused;
-    }, 5);
-    void done.then(() => {
-      clearInterval(iv);
-      process.stderr.write(`source pauses ${sp}, pipeline pauses ${pp}, max queued ${maxQ}\n`);
-    });
-  }
+  if (process.env.MB_BENCH_TRACE === '1') traceBackPressure(p, source, done);
   // A failure ends the run at once rather than waiting for commits that will not come.
   await Promise.race([done, running]);
   const report = await p.stop();
   await running;
   return { records: report.records.written, batches, committedAt, cpuAt, guarantee: report.guarantee };
+}
+
+/**
+ * `MB_BENCH_TRACE=1` (profiling, not part of the benchmark): samples the source every 5 ms and
+ * prints, on stderr, how often its partitions were paused, how often the pipeline paused on its
+ * memory budget, and the most bytes queued in front of it.
+ */
+function traceBackPressure(
+  p: { on(event: 'pause', listener: (event: unknown) => void): unknown },
+  source: { metrics(): { paused: boolean; queued: { bytes: number } } },
+  done: Promise<void>,
+): void {
+  let sourcePauses = 0;
+  let pipelinePauses = 0;
+  let paused = false;
+  let maxQueued = 0;
+  p.on('pause', () => {
+    pipelinePauses++;
+  });
+  const timer = setInterval(() => {
+    const m = source.metrics();
+    maxQueued = Math.max(maxQueued, m.queued.bytes);
+    if (m.paused && !paused) sourcePauses++;
+    paused = m.paused;
+  }, 5);
+  void done.then(() => {
+    clearInterval(timer);
+    process.stderr.write(
+      `source pauses ${sourcePauses}, pipeline pauses ${pipelinePauses}, most bytes queued ${maxQueued}\n`,
+    );
+  });
 }
