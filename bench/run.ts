@@ -14,8 +14,9 @@
  * that and replaces its section of RESULTS.md.
  *
  * Then the Parquet encoder and lake sink (bench/parquet), lake compaction (bench/compaction) and the
- * Kafka source against a hand-written kafkajs loop on a real broker (bench/kafka, which starts its own
- * broker from the Maven jars unless MICROBATCH_KAFKA_BROKERS is set), each in its own section;
+ * Kafka source against the raw kafkajs client and a hand-written kafkajs loop on a real broker
+ * (bench/kafka, which starts its own broker from the Maven jars unless MICROBATCH_KAFKA_BROKERS is
+ * set; one section per Node major), each in its own section;
  * `--only parquet|compaction|kafka` runs one and replaces its section. The S3 lake against a
  * hand-written PutObject loop on S3Proxy (bench/s3, issue 15): `--only s3`. Then the spool source's intake
  * against pushSource (bench/spool, issue 13): `--only spool`.

@@ -36,18 +36,20 @@ export async function runHand(
   topic: string,
   ends: number[],
   sink: Sink<unknown>,
-): Promise<{ records: number; batches: number; committedAt: number }> {
+): Promise<{ records: number; batches: number; committedAt: number; cpuAt: NodeJS.CpuUsage }> {
   await sink.open?.({ pipeline: 'bench', clock: systemClock, logger: silentLogger });
   const lanes = new Map<number, Lane>();
   const committed = ends.map(() => 0);
   let records = 0;
   let batches = 0;
   let committedAt = performance.now();
+  let cpuAt = process.cpuUsage();
   let failed: (error: unknown) => void = () => {};
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve, reject) => {
     finished = () => {
       committedAt = performance.now();
+      cpuAt = process.cpuUsage();
       resolve();
     };
     failed = reject;
@@ -135,5 +137,5 @@ export async function runHand(
     clearInterval(timer);
     await consumer.stop();
   }
-  return { records, batches, committedAt };
+  return { records, batches, committedAt, cpuAt };
 }

@@ -22,19 +22,28 @@ export async function runMicrobatch(
   topic: string,
   ends: number[],
   sink: Sink<unknown>,
-): Promise<{ records: number; batches: number; committedAt: number; guarantee: string }> {
+): Promise<{
+  records: number;
+  batches: number;
+  committedAt: number;
+  cpuAt: NodeJS.CpuUsage;
+  guarantee: string;
+}> {
+  const source = kafkaSource({ consumer, topics: [topic], fromBeginning: true });
   const p = pipeline({ name: 'bench', checkpoint: kafkaCheckpoint({ consumer, admin, groupId }) })
-    .source(kafkaSource({ consumer, topics: [topic], fromBeginning: true }))
+    .source(source)
     .trigger(triggers.any(triggers.time(WINDOW_MS), triggers.volume({ records: BATCH_RECORDS })))
     .sink(sink)
     .build();
   const committed = ends.map(() => 0);
   let batches = 0;
   let committedAt = performance.now();
+  let cpuAt = process.cpuUsage();
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve) => {
     finished = () => {
       committedAt = performance.now();
+      cpuAt = process.cpuUsage();
       resolve();
     };
   });
@@ -47,9 +56,41 @@ export async function runMicrobatch(
     if (committed.every((next, k) => next >= ends[k]!)) finished();
   });
   const running = p.run();
+  if (process.env.MB_BENCH_TRACE === '1') traceBackPressure(p, source, done);
   // A failure ends the run at once rather than waiting for commits that will not come.
   await Promise.race([done, running]);
   const report = await p.stop();
   await running;
-  return { records: report.records.written, batches, committedAt, guarantee: report.guarantee };
+  return { records: report.records.written, batches, committedAt, cpuAt, guarantee: report.guarantee };
+}
+
+/**
+ * `MB_BENCH_TRACE=1` (profiling, not part of the benchmark): samples the source every 5 ms and
+ * prints, on stderr, how often its partitions were paused, how often the pipeline paused on its
+ * memory budget, and the most bytes queued in front of it.
+ */
+function traceBackPressure(
+  p: { on(event: 'pause', listener: (event: unknown) => void): unknown },
+  source: { metrics(): { paused: boolean; queued: { bytes: number } } },
+  done: Promise<void>,
+): void {
+  let sourcePauses = 0;
+  let pipelinePauses = 0;
+  let paused = false;
+  let maxQueued = 0;
+  p.on('pause', () => {
+    pipelinePauses++;
+  });
+  const timer = setInterval(() => {
+    const m = source.metrics();
+    maxQueued = Math.max(maxQueued, m.queued.bytes);
+    if (m.paused && !paused) sourcePauses++;
+    paused = m.paused;
+  }, 5);
+  void done.then(() => {
+    clearInterval(timer);
+    process.stderr.write(
+      `source pauses ${sourcePauses}, pipeline pauses ${pipelinePauses}, most bytes queued ${maxQueued}\n`,
+    );
+  });
 }

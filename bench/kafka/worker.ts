@@ -1,7 +1,7 @@
 /**
  * One run of the Kafka benchmark in its own process:
  *
- *   tsx bench/kafka/worker.ts <hand|microbatch|microbatch-lake|hand-lake> <brokers> <topic>
+ *   tsx bench/kafka/worker.ts <raw|raw-keep|hand|microbatch|microbatch-lake|hand-lake> <brokers> <topic>
  *
  * Reads the whole topic from the beginning with a fresh consumer group, into a memory sink or a
  * Parquet lake in a temporary directory, and prints records/s (first fetched batch → every
@@ -19,6 +19,7 @@ import type { Sink } from '../../src/sinks/types.js';
 import { emitResult } from '../lib/child.js';
 import { runHand } from './hand.js';
 import { runMicrobatch } from './microbatch.js';
+import { runRaw } from './raw.js';
 import { KAFKA_VARIANTS, type KafkaRunResult, type KafkaVariant, Price } from './workload.js';
 
 async function main(): Promise<void> {
@@ -29,7 +30,11 @@ async function main(): Promise<void> {
   const baselineRss = process.memoryUsage().rss;
   const lake = variant.endsWith('-lake') ? await mkdtemp(join(tmpdir(), 'mb-bench-kafka-')) : undefined;
   const sink: Sink<unknown> =
-    lake === undefined ? memorySink() : parquetLakeSink({ dir: lake, table: 'prices', schema: Price });
+    lake !== undefined
+      ? parquetLakeSink({ dir: lake, table: 'prices', schema: Price })
+      : process.env.MB_BENCH_DISCARD === '1'
+        ? { kind: 'discard', write() {} }
+        : memorySink();
 
   const kafka = new Kafka({
     clientId: `mb-bench-${variant}`,
@@ -46,12 +51,38 @@ async function main(): Promise<void> {
 
   // The clock starts at the first batch kafkajs hands over, the same event for every variant.
   let firstAt: number | undefined;
+  let cpuAtFirst: NodeJS.CpuUsage | undefined;
   const off = consumer.on(consumer.events.START_BATCH_PROCESS, () => {
-    firstAt ??= performance.now();
+    if (firstAt !== undefined) return;
+    firstAt = performance.now();
+    cpuAtFirst = process.cpuUsage();
   });
-  let outcome: { records: number; batches: number; committedAt: number; guarantee: string };
+  // When kafkajs had handed over every partition's last message (what follows is the variant's tail:
+  // its last windows closing, writes and commits).
+  const fetched = ends.map(() => 0);
+  let readAt: number | undefined;
+  let cpuAtRead: NodeJS.CpuUsage | undefined;
+  const offEnd = consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const next = Number(payload.lastOffset) + 1;
+    if (next > fetched[payload.partition]!) fetched[payload.partition] = next;
+    if (readAt === undefined && fetched.every((offset, p) => offset >= ends[p]!)) {
+      readAt = performance.now();
+      cpuAtRead = process.cpuUsage();
+    }
+  });
+  let outcome: {
+    records: number;
+    batches: number;
+    committedAt: number;
+    cpuAt: NodeJS.CpuUsage;
+    guarantee: string;
+  };
   try {
-    if (variant === 'hand' || variant === 'hand-lake') {
+    if (variant === 'raw' || variant === 'raw-keep') {
+      const hold = variant === 'raw-keep' ? 'keep' : process.env.MB_BENCH_HOLD === 'batch' ? 'batch' : 'none';
+      outcome = { ...(await runRaw(consumer, topic, ends, hold)), guarantee: 'none (no commits)' };
+      await consumer.disconnect();
+    } else if (variant === 'hand' || variant === 'hand-lake') {
       outcome = { ...(await runHand(consumer, topic, ends, sink)), guarantee: 'at-least-once' };
       await consumer.disconnect();
     } else {
@@ -60,6 +91,7 @@ async function main(): Promise<void> {
     }
   } finally {
     off();
+    offEnd();
     await admin.disconnect();
     if (lake !== undefined) await rm(lake, { recursive: true, force: true });
   }
@@ -67,12 +99,18 @@ async function main(): Promise<void> {
     throw new Error(`${variant}: the sink received ${outcome.records} records, the topic holds ${total}`);
   }
   const elapsedMs = outcome.committedAt - (firstAt ?? outcome.committedAt);
+  const cpuStart = cpuAtFirst ?? outcome.cpuAt;
+  const cpuSince = (at: NodeJS.CpuUsage) => (at.user - cpuStart.user + (at.system - cpuStart.system)) / 1000;
+  const cpuMs = cpuSince(outcome.cpuAt);
   const result: KafkaRunResult = {
     variant,
     records: outcome.records,
     batches: outcome.batches,
     elapsedMs,
     recordsPerSecond: total / (elapsedMs / 1000),
+    readMs: (readAt ?? outcome.committedAt) - (firstAt ?? outcome.committedAt),
+    cpuMs,
+    readCpuMs: cpuSince(cpuAtRead ?? outcome.cpuAt),
     peakRss: process.resourceUsage().maxRSS * 1024,
     baselineRss,
     guarantee: outcome.guarantee,

@@ -37,7 +37,14 @@ export function price(i: number): Price {
 }
 
 /** The variants, each run in a fresh process with a fresh consumer group. */
-export const KAFKA_VARIANTS = ['hand', 'microbatch', 'microbatch-lake', 'hand-lake'] as const;
+export const KAFKA_VARIANTS = [
+  'raw',
+  'raw-keep',
+  'hand',
+  'microbatch',
+  'microbatch-lake',
+  'hand-lake',
+] as const;
 export type KafkaVariant = (typeof KAFKA_VARIANTS)[number];
 
 /** What one run of a variant reports (printed by worker.ts, read by bench.ts). */
@@ -50,6 +57,15 @@ export interface KafkaRunResult {
   /** From the first fetched batch to the commit of the last offset of every partition, ms. */
   elapsedMs: number;
   recordsPerSecond: number;
+  /**
+   * From the first fetched batch until kafkajs had handed over every partition's last message, ms:
+   * `elapsedMs − readMs` is the tail (the last windows closing, their writes and commits).
+   */
+  readMs: number;
+  /** CPU time (user + system) of the process over `elapsedMs`, ms. */
+  cpuMs: number;
+  /** CPU time of the process over `readMs`, ms. */
+  readCpuMs: number;
   /** `process.resourceUsage().maxRSS` at the end, bytes. */
   peakRss: number;
   /** RSS before the consumer connected, bytes. */

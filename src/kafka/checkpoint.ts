@@ -9,6 +9,7 @@ import type {
 import { type Clock, systemClock } from '../core/clock.js';
 import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
 import { parseCount, show } from '../core/units.js';
+import { kafkajsClient } from './client.js';
 import { commitOwned, isClientRetriable, linkOf } from './link.js';
 import type { KafkaCheckpointOptions } from './options.js';
 import { parseKafkaPartition } from './partition.js';
@@ -57,6 +58,7 @@ export function kafkaCheckpoint(options: KafkaCheckpointOptions): KafkaCheckpoin
     'kafkaCheckpoint({ maxMetadataBytes })',
   );
   const link = linkOf(consumer);
+  const client = kafkajsClient(consumer);
   let tag: string | undefined;
   let pipeline = '';
   let clock: Clock = systemClock;
@@ -140,17 +142,11 @@ export function kafkaCheckpoint(options: KafkaCheckpointOptions): KafkaCheckpoin
           },
         );
       }
-      await commitOwned(
-        link,
-        consumer,
-        partition,
-        [{ topic, partition: number, offset: String(offset), metadata }],
-        {
-          clock,
-          rebalanceWait,
-          code: 'MB_CHECKPOINT_FAILED',
-        },
-      );
+      await commitOwned(link, client, partition, [{ topic, partition: number, offset, metadata }], {
+        clock,
+        rebalanceWait,
+        code: 'MB_CHECKPOINT_FAILED',
+      });
       saves++;
     },
     close() {

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { describeError, isRetryable, MicrobatchError } from '../core/errors.js';
-import type { KafkaConsumerLike } from './types.js';
+import type { ClientOffset, KafkaClient } from './client.js';
 
 /**
  * What a {@link kafkaSource} and a {@link kafkaCheckpoint} over the same consumer object share:
@@ -29,7 +29,7 @@ export interface ConsumerLink {
 const links = new WeakMap<object, ConsumerLink>();
 
 /** The link of a consumer object, made on first use. */
-export function linkOf(consumer: KafkaConsumerLike): ConsumerLink {
+export function linkOf(consumer: object): ConsumerLink {
   let link = links.get(consumer);
   if (link === undefined) {
     link = {
@@ -170,9 +170,9 @@ async function settle(
  */
 export async function commitOwned(
   link: ConsumerLink,
-  consumer: KafkaConsumerLike,
+  client: KafkaClient,
   partition: string,
-  offsets: { topic: string; partition: number; offset: string; metadata: string | null }[],
+  offsets: ClientOffset[],
   options: { clock: Clock; rebalanceWait: number; code: 'MB_COMMIT_FAILED' | 'MB_CHECKPOINT_FAILED' },
 ): Promise<void> {
   if (link.source) {
@@ -185,7 +185,7 @@ export async function commitOwned(
   }
   const epoch = link.epoch;
   try {
-    await consumer.commitOffsets(offsets);
+    await client.commit(offsets);
   } catch (error) {
     if (isRebalanceError(error)) {
       if (link.source && link.epoch === epoch) await settle(link, partition, options);

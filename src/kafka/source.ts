@@ -5,16 +5,12 @@ import type { Logger } from '../core/logger.js';
 import { parseCount, parseDuration, parseSize, show } from '../core/units.js';
 import { toEventTime } from '../event-time/buckets.js';
 import type { Source, SourceChunk, SourceContext, SourceReader, SourceRejection } from '../sources/types.js';
+import { type FetchedBatch, type KafkaClient, kafkajsClient } from './client.js';
 import { type ConsumerLink, commitOwned, linkOf, wakeJoinWaiters } from './link.js';
 import { decodeJson, headersOf, viewOf } from './message.js';
 import type { KafkaMessage, KafkaSourceOptions } from './options.js';
 import { kafkaPartition, parseKafkaPartition } from './partition.js';
-import type {
-  KafkaBatchLike,
-  KafkaConsumerLike,
-  KafkaEachBatchPayloadLike,
-  KafkaEventLike,
-} from './types.js';
+import type { KafkaBatchLike, KafkaConsumerLike } from './types.js';
 
 /** What {@link KafkaSource.metrics} returns. */
 export interface KafkaSourceMetrics {
@@ -38,14 +34,6 @@ export interface KafkaSource<T> extends Source<T> {
   /** A snapshot of the consumer side: assignment, pause state, queue. */
   metrics(): KafkaSourceMetrics;
 }
-
-/** The instrumentation events the source listens to (kafkajs `consumer.events`). */
-const EVENTS = {
-  groupJoin: 'consumer.group_join',
-  rebalancing: 'consumer.rebalancing',
-  crash: 'consumer.crash',
-  stop: 'consumer.stop',
-} as const;
 
 /** Heartbeats while a batch waits for its partition's resume position, ms (kafkajs throttles them). */
 const HEARTBEAT_EVERY = 3000;
@@ -95,7 +83,7 @@ export function kafkaSource<T = unknown>(options: KafkaSourceOptions<T>): KafkaS
           'kafkaSource: another kafkaSource is reading with this consumer object; give each source its own consumer',
         );
       }
-      const reader = new KafkaReader<T>(settings, context, link);
+      const reader = new KafkaReader<T>(settings, kafkajsClient(settings.consumer), context, link);
       stats.reader = reader;
       await reader.start();
       return reader;
@@ -202,12 +190,11 @@ interface Queued<T> {
 /** The open source: the bridge between kafkajs's push (`eachBatch`) and the pipeline's pull (`read`). */
 class KafkaReader<T> implements SourceReader<T> {
   readonly #settings: Settings<T>;
-  readonly #consumer: KafkaConsumerLike;
+  readonly #client: KafkaClient;
   readonly #context: SourceContext;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #link: ConsumerLink;
-  readonly #off: (() => void)[] = [];
   #assigned = new Map<string, Assigned>();
   #queue: Queued<T>[] = [];
   #head = 0;
@@ -222,9 +209,9 @@ class KafkaReader<T> implements SourceReader<T> {
   #staleDropped = 0;
   #handedOver = 0;
 
-  constructor(settings: Settings<T>, context: SourceContext, link: ConsumerLink) {
+  constructor(settings: Settings<T>, client: KafkaClient, context: SourceContext, link: ConsumerLink) {
     this.#settings = settings;
-    this.#consumer = settings.consumer;
+    this.#client = client;
     this.#context = context;
     this.#clock = context.clock;
     this.#logger = context.logger;
@@ -238,29 +225,29 @@ class KafkaReader<T> implements SourceReader<T> {
     link.rebalancing = false;
     link.running = false;
     link.crashed = false;
-    this.#listen(EVENTS.groupJoin, (event) => this.#onJoin(event));
-    this.#listen(EVENTS.rebalancing, () => {
-      link.rebalancing = true;
-    });
-    this.#listen(EVENTS.crash, (event) => this.#onCrash(event));
-    this.#listen(EVENTS.stop, () => {
-      link.running = false;
-      wakeJoinWaiters(link);
-    });
     this.#context.signal.addEventListener('abort', () => this.#settleWaiter(), { once: true });
     try {
-      await this.#consumer.subscribe({
-        topics: this.#settings.topics,
-        fromBeginning: this.#settings.fromBeginning,
-      });
-      await this.#consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: this.#settings.partitionsConsumedConcurrently,
-        eachBatch: (payload) => this.#eachBatch(payload),
-      });
+      await this.#client.start(
+        {
+          topics: this.#settings.topics,
+          fromBeginning: this.#settings.fromBeginning,
+          partitionsConsumedConcurrently: this.#settings.partitionsConsumedConcurrently,
+        },
+        {
+          batch: (batch) => this.#eachBatch(batch),
+          joined: (assignment) => this.#onJoin(assignment),
+          rebalancing: () => {
+            link.rebalancing = true;
+          },
+          crashed: (error, restart) => this.#onCrash(error, restart),
+          stopped: () => {
+            link.running = false;
+            wakeJoinWaiters(link);
+          },
+        },
+      );
     } catch (error) {
-      this.#unlisten();
+      this.#client.detach();
       link.source = false;
       throw new MicrobatchError(
         'MB_SOURCE_FAILED',
@@ -308,9 +295,9 @@ class KafkaReader<T> implements SourceReader<T> {
     }
     await commitOwned(
       link,
-      this.#consumer,
+      this.#client,
       cursor.partition,
-      [{ topic: where.topic, partition: where.partition, offset: String(cursor.offset + 1), metadata: null }],
+      [{ topic: where.topic, partition: where.partition, offset: cursor.offset + 1, metadata: null }],
       { clock: this.#clock, rebalanceWait: this.#settings.rebalanceWait, code: 'MB_COMMIT_FAILED' },
     );
   }
@@ -327,7 +314,7 @@ class KafkaReader<T> implements SourceReader<T> {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopped = true;
-    this.#unlisten();
+    this.#client.detach();
     const link = this.#link;
     link.source = false;
     link.running = false;
@@ -336,8 +323,8 @@ class KafkaReader<T> implements SourceReader<T> {
     this.#settleWaiter();
     this.#queue = [];
     this.#head = 0;
-    if (this.#settings.disconnectOnClose) await this.#consumer.disconnect();
-    else await this.#consumer.stop();
+    if (this.#settings.disconnectOnClose) await this.#client.disconnect();
+    else await this.#client.stop();
   }
 
   #take(): SourceChunk<T> {
@@ -369,15 +356,6 @@ class KafkaReader<T> implements SourceReader<T> {
 
   // ─── the consumer's side ──────────────────────────────────────────────────────────────────────
 
-  #listen(event: string, listener: (event: KafkaEventLike) => void): void {
-    const off = this.#consumer.on(event, listener);
-    if (typeof off === 'function') this.#off.push(off);
-  }
-
-  #unlisten(): void {
-    for (const off of this.#off.splice(0)) off();
-  }
-
   /**
    * A group join. kafkajs uses the eager protocol: a rebalance takes every partition from every
    * member, and after the join it fetches each assigned partition from its committed offset. So
@@ -385,11 +363,9 @@ class KafkaReader<T> implements SourceReader<T> {
    * generation changed), so the pipeline gives up what it holds uncommitted — and each assigned
    * partition is resumed from the checkpoint, which the previous owner may have moved.
    */
-  #onJoin(event: KafkaEventLike): void {
+  #onJoin(assignment: Record<string, number[]>): void {
     if (this.#closed) return;
     const link = this.#link;
-    const payload = event.payload as { memberAssignment?: Record<string, number[]> } | undefined;
-    const assignment = payload?.memberAssignment ?? {};
     const previous = [...this.#assigned.keys()];
     this.#joins++;
     link.epoch++;
@@ -454,20 +430,19 @@ class KafkaReader<T> implements SourceReader<T> {
     if (this.#assigned.get(assigned.name) !== assigned) return; // revoked meanwhile
     if (at !== undefined) {
       // Batches fetched before this are stale (`isStale()`), and dropped below `next` as well.
-      this.#consumer.seek({ topic: assigned.topic, partition: assigned.partition, offset: String(at) });
+      this.#client.seek(assigned.topic, assigned.partition, at);
       assigned.next = at;
     }
     assigned.prepared = true;
   }
 
-  #onCrash(event: KafkaEventLike): void {
+  #onCrash(error: unknown, restart: boolean): void {
     const link = this.#link;
     link.running = false;
     wakeJoinWaiters(link);
-    const payload = event.payload as { error?: unknown; restart?: unknown } | undefined;
-    if (payload?.restart === true) {
+    if (restart) {
       this.#logger.warn(
-        { source: 'kafka', err: describeError(payload.error) },
+        { source: 'kafka', err: describeError(error) },
         'kafka consumer crashed; the client restarts it',
       );
       return;
@@ -476,28 +451,27 @@ class KafkaReader<T> implements SourceReader<T> {
     this.#fail(
       new MicrobatchError(
         'MB_SOURCE_FAILED',
-        `kafkaSource: the consumer crashed and will not restart: ${describeError(payload?.error)}`,
-        { cause: payload?.error },
+        `kafkaSource: the consumer crashed and will not restart: ${describeError(error)}`,
+        { cause: error },
       ),
     );
   }
 
-  async #eachBatch(payload: KafkaEachBatchPayloadLike): Promise<void> {
-    const { batch } = payload;
+  async #eachBatch(batch: FetchedBatch): Promise<void> {
     if (this.#stopped) return;
     const name = kafkaPartition(batch.topic, batch.partition);
     const assigned = this.#assigned.get(name);
     if (assigned === undefined) return; // not assigned here (any more)
     if (!assigned.prepared) {
       try {
-        await this.#waitBeating(assigned.ready, payload);
+        await this.#waitBeating(assigned.ready, batch);
       } catch (error) {
         // A heartbeat that failed (the group rebalances) must reach the client, which rejoins.
         if (!MicrobatchError.is(error)) throw error;
         return;
       }
     }
-    if (this.#assigned.get(name) !== assigned || this.#stopped || payload.isStale() || !payload.isRunning()) {
+    if (this.#assigned.get(name) !== assigned || this.#stopped || batch.isStale() || !batch.isRunning()) {
       this.#staleDropped += batch.messages.length;
       return;
     }
@@ -514,11 +488,11 @@ class KafkaReader<T> implements SourceReader<T> {
     }
     if (queued !== undefined) this.#enqueue(queued);
     // The consumer's fetch position moves on; nothing is committed before the records are written.
-    payload.resolveOffset(messages[messages.length - 1]!.offset);
+    batch.resolve(messages[messages.length - 1]!.offset);
   }
 
   /** Awaits `promise`, heartbeating meanwhile so the group does not evict this member. */
-  async #waitBeating(promise: Promise<void>, payload: KafkaEachBatchPayloadLike): Promise<void> {
+  async #waitBeating(promise: Promise<void>, batch: FetchedBatch): Promise<void> {
     let done = false;
     const settled = promise.then(
       () => {
@@ -536,46 +510,55 @@ class KafkaReader<T> implements SourceReader<T> {
       });
       const ended = await Promise.race([settled.then(() => false), beat]);
       this.#clock.clearTimeout(timer);
-      if (ended && !done) await payload.heartbeat();
+      if (ended && !done) await batch.heartbeat();
     }
     await settled;
   }
 
-  /** One fetched batch as a chunk: decoded values, or rejects for what does not decode. */
+  /**
+   * One fetched batch as a chunk: decoded values, or rejects for what does not decode. Per message it
+   * allocates only what the chunk keeps (the value, its size and time); offsets are listed only once
+   * they stop being consecutive, keys and headers only once a message has one.
+   */
   #decode(batch: KafkaBatchLike, assigned: Assigned): Queued<T> | undefined {
     const { topic, partition } = batch;
     const { decode, eventTime } = this.#settings;
     const messages = batch.messages;
+    const n = messages.length;
     const values: T[] = [];
-    const offsets: number[] = [];
     const sizes: number[] = [];
     const times: (number | undefined)[] = [];
+    let offsets: number[] | undefined;
+    let firstOffset = -1;
+    let lastOffset = -1;
     let keys: (string | undefined)[] | undefined;
     let headers: (Readonly<Record<string, string>> | undefined)[] | undefined;
     let rejected: SourceRejection[] | undefined;
     let bytes = 0;
-    let consecutive = true;
-    for (let i = 0; i < messages.length; i++) {
+    let next = assigned.next;
+    for (let i = 0; i < n; i++) {
       const message = messages[i]!;
       const offset = Number(message.offset);
       if (!Number.isSafeInteger(offset) || offset < 0) {
+        assigned.next = next;
         throw new MicrobatchError(
           'MB_SOURCE_FAILED',
           `kafkaSource: partition '${assigned.name}' returned offset ${show(message.offset)}, not an integer below 2^53`,
         );
       }
-      if (offset < assigned.next) {
+      if (offset < next) {
         this.#staleDropped++;
         continue;
       }
-      assigned.next = offset + 1;
-      const size = (message.value?.length ?? 0) + (message.key?.length ?? 0);
+      next = offset + 1;
+      const { key, value: raw } = message;
+      const size = (raw?.length ?? 0) + (key?.length ?? 0);
       bytes += size;
       const timestamp = Number(message.timestamp);
       let value: T;
       let view: KafkaMessage | undefined;
       try {
-        if (decode === undefined) value = decodeJson(message.value) as T;
+        if (decode === undefined) value = decodeJson(raw) as T;
         else {
           view = viewOf(topic, partition, offset, timestamp, message);
           value = decode(view);
@@ -588,19 +571,26 @@ class KafkaReader<T> implements SourceReader<T> {
             topic,
             partition,
             offset,
-            ...(message.key !== null && { key: message.key.toString('utf8') }),
+            ...(key !== null && key !== undefined && { key: key.toString('utf8') }),
             error: describeError(error),
           },
           // The raw bytes, for the dead-letter topic to carry unchanged.
-          value: message.value,
+          value: raw,
           bytes: size,
         });
-        consecutive = false;
         continue;
       }
-      if (offsets.length > 0 && offset !== offsets[offsets.length - 1]! + 1) consecutive = false;
+      const k = values.length;
+      if (k === 0) firstOffset = offset;
+      else if (offsets !== undefined) offsets.push(offset);
+      else if (offset !== lastOffset + 1) {
+        // The first gap: list every offset from here on.
+        offsets = new Array<number>(k);
+        for (let j = 0; j < k; j++) offsets[j] = firstOffset + j;
+        offsets.push(offset);
+      }
+      lastOffset = offset;
       values.push(value);
-      offsets.push(offset);
       sizes.push(size);
       if (eventTime === undefined) times.push(Number.isFinite(timestamp) ? timestamp : undefined);
       else {
@@ -613,25 +603,29 @@ class KafkaReader<T> implements SourceReader<T> {
         }
         times.push(time);
       }
-      if (message.key !== null && message.key !== undefined) {
-        keys ??= new Array<string | undefined>(values.length - 1).fill(undefined);
-        keys.push(message.key.toString('utf8'));
+      if (key !== null && key !== undefined) {
+        keys ??= new Array<string | undefined>(k).fill(undefined);
+        keys.push(key.toString('utf8'));
       } else keys?.push(undefined);
-      const text = headersOf(message.headers);
+      const text = message.headers === undefined ? undefined : headersOf(message.headers);
       if (text !== undefined) {
-        headers ??= new Array<Readonly<Record<string, string>> | undefined>(values.length - 1).fill(
-          undefined,
-        );
+        headers ??= new Array<Readonly<Record<string, string>> | undefined>(k).fill(undefined);
         headers.push(text);
       } else headers?.push(undefined);
     }
+    assigned.next = next;
     const records = values.length + (rejected?.length ?? 0);
     if (records === 0) return undefined;
+    // Values around a reject are not consecutive: their offsets are listed.
+    if (rejected !== undefined && offsets === undefined) {
+      offsets = new Array<number>(values.length);
+      for (let j = 0; j < values.length; j++) offsets[j] = firstOffset + j;
+    }
     const chunk: SourceChunk<T> = {
       partition: assigned.name,
       values,
       owned: true,
-      ...(consecutive && values.length > 0 ? { firstOffset: offsets[0]! } : { offsets }),
+      ...(offsets === undefined ? { firstOffset } : { offsets }),
       bytes: sizes,
       eventTimes: times,
     };
@@ -667,7 +661,7 @@ class KafkaReader<T> implements SourceReader<T> {
   #pause(): void {
     const topics = this.#topicPartitions();
     this.#paused = true;
-    if (topics.length > 0) this.#consumer.pause(topics);
+    if (topics.length > 0) this.#client.pause(topics);
     this.#logger.debug(
       { source: 'kafka', queuedBytes: this.#queuedBytes, highWaterMark: this.#settings.highWaterMark },
       'kafka partitions paused: the pipeline is not taking records',
@@ -677,7 +671,7 @@ class KafkaReader<T> implements SourceReader<T> {
   #resume(): void {
     const topics = this.#topicPartitions();
     this.#paused = false;
-    if (topics.length > 0) this.#consumer.resume(topics);
+    if (topics.length > 0) this.#client.resume(topics);
     this.#logger.debug({ source: 'kafka', queuedBytes: this.#queuedBytes }, 'kafka partitions resumed');
   }
 }

@@ -148,6 +148,44 @@ describe('a fetched batch', () => {
     expect(chunk.eventTimes).toEqual([Date.parse('2026-01-01T00:00:00Z'), 5]);
   });
 
+  it('lists every offset once a gap appears mid-batch, and keys and headers once one has them', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('orders', 1);
+    cluster.produce('orders', 0, [
+      { value: Buffer.from('0') },
+      { value: Buffer.from('1') },
+      { value: Buffer.from('2') },
+      { value: Buffer.from('3') },
+      { value: Buffer.from('4'), key: Buffer.from('k4'), headers: { h: 'v4' } },
+      { value: Buffer.from('5') },
+    ]);
+    cluster.topics.get('orders')![0]!.splice(3, 1); // offset 3 compacted away
+    const consumer = cluster.consumer('g');
+    const { reader } = await openSource(consumer);
+    cluster.assign('g', new Map([[consumer, { orders: [0] }]]));
+    await consumer.fetchOnce();
+    const chunk = readNow(reader);
+    expect(chunk.values).toEqual([0, 1, 2, 4, 5]);
+    expect(chunk.offsets).toEqual([0, 1, 2, 4, 5]);
+    expect(chunk.firstOffset).toBeUndefined();
+    expect(chunk.keys).toEqual([undefined, undefined, undefined, 'k4', undefined]);
+    expect(chunk.headers).toEqual([undefined, undefined, undefined, { h: 'v4' }, undefined]);
+  });
+
+  it('lists the offsets of the values around a reject at the end of a batch', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('orders', 1);
+    cluster.produce('orders', 0, [{ value: Buffer.from('1') }, { value: Buffer.from('{') }]);
+    const consumer = cluster.consumer('g');
+    const { reader } = await openSource(consumer);
+    cluster.assign('g', new Map([[consumer, { orders: [0] }]]));
+    await consumer.fetchOnce();
+    const chunk = readNow(reader);
+    expect(chunk.values).toEqual([1]);
+    expect(chunk.offsets).toEqual([0]);
+    expect(chunk.rejected?.map((r) => r.offset)).toEqual([1]);
+  });
+
   it('turns undecodable messages into malformed rejects with their raw bytes, and goes on', async () => {
     const cluster = new FakeCluster();
     cluster.createTopic('orders', 1);
