@@ -1,7 +1,9 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { FileData } from '../core/durable-fs.js';
 import { invalidOptions } from '../core/errors.js';
 import { show } from '../core/units.js';
 import { atomicFiles, syncDirectory } from '../sinks/atomic-file.js';
@@ -55,7 +57,7 @@ export function fileStorage(dir: string): ObjectStorage {
   const url = (key: string) => pathToFileURL(join(root, ...key.split('/'))).href;
   const fail = (operation: string, key: string, error: unknown) => storageError(operation, url(key), error);
   /** Temp file, fsync, rename, fsync of the directory (core/durable-fs via atomicFiles). */
-  const writeAtomically = async (key: string, path: string, body: Uint8Array, signal?: AbortSignal) => {
+  const writeAtomically = async (key: string, path: string, body: FileData, signal?: AbortSignal) => {
     try {
       await atomicFiles(dirname(path)).write(path.slice(dirname(path).length + 1), '', body, signal);
     } catch (error) {
@@ -63,6 +65,17 @@ export function fileStorage(dir: string): ObjectStorage {
       throw fail('write', key, error);
     }
   };
+
+  async function hashFile(key: string, path: string): Promise<string | undefined> {
+    const hash = createHash('sha256');
+    try {
+      for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw fail('read', key, error);
+    }
+    return hash.digest('hex');
+  }
 
   async function head(key: string): Promise<StoredObject | undefined> {
     const path = pathOf(key);
@@ -156,6 +169,38 @@ export function fileStorage(dir: string): ObjectStorage {
         };
       }
       await writeAtomically(key, path, body, options.signal);
+      return { outcome: 'created' };
+    },
+    async putIfAbsentStream(key, body, options = {}): Promise<PutIfAbsentResult> {
+      const path = pathOf(key);
+      const existing = await head(key);
+      if (existing !== undefined) {
+        // Rare (a replay of a write that completed): both sides are hashed a piece at a time.
+        const ours = createHash('sha256');
+        let size = 0;
+        for await (const piece of body()) {
+          ours.update(piece);
+          size += piece.length;
+        }
+        const theirs = size === existing.size ? await hashFile(key, path) : undefined;
+        return { outcome: 'exists', identical: theirs === ours.digest('hex'), existing };
+      }
+      // The producer's failure (a damaged compaction input) is thrown as it is, not as a write failure.
+      let failed: { error: unknown } | undefined;
+      const pieces = async function* () {
+        try {
+          yield* body();
+        } catch (error) {
+          failed = { error };
+          throw error;
+        }
+      };
+      try {
+        await writeAtomically(key, path, pieces(), options.signal);
+      } catch (error) {
+        if (failed !== undefined) throw failed.error;
+        throw error;
+      }
       return { outcome: 'created' };
     },
     async put(key, body, options = {}) {
