@@ -95,8 +95,8 @@ export interface ObjectStorage {
    * a view of a buffer its producer drops once the next piece is asked for: keep a copy of what must
    * outlive that. `size`, when known, is the total of the pieces (a hint for choosing how to upload).
    * When an object exists, `identical` compares it with all of the pieces (the body is read to the end
-   * for that). Optional: callers fall back to collecting the pieces for {@link putIfAbsent} (see
-   * {@link putIfAbsentFrom}).
+   * for that). Optional: without it, compaction collects the pieces into one buffer for
+   * {@link putIfAbsent}.
    */
   putIfAbsentStream?(
     key: string,
