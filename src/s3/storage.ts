@@ -175,7 +175,10 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
     if (range !== undefined && range.length === 0)
       return (await headRaw(key, signal)) === undefined ? undefined : new Uint8Array(0);
     try {
-      const out = await send<{ Body?: { transformToByteArray(): Promise<Uint8Array> } }>(
+      const out = await send<{
+        Body?: { transformToByteArray(): Promise<Uint8Array> };
+        ContentLength?: number;
+      }>(
         'read',
         key,
         (s3) =>
@@ -188,7 +191,7 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
           }),
         signal,
       );
-      return out.Body === undefined ? new Uint8Array(0) : await out.Body.transformToByteArray();
+      return out.Body === undefined ? new Uint8Array(0) : await bodyBytes(out.Body, out.ContentLength);
     } catch (error) {
       const raw = rawOf(error);
       if (isNotFound(raw)) return undefined;
@@ -641,6 +644,36 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
       }
     },
   };
+}
+
+/**
+ * A response body's bytes. On Node the body is a stream of chunks: they are copied into one buffer of
+ * the announced length as they arrive, instead of being gathered and then joined (what
+ * `transformToByteArray` does), which would hold every ranged read of compaction twice for a moment.
+ */
+async function bodyBytes(
+  body: { transformToByteArray(): Promise<Uint8Array> },
+  length: number | undefined,
+): Promise<Uint8Array> {
+  const chunks = body as unknown as Partial<AsyncIterable<Uint8Array>>;
+  if (length === undefined || typeof chunks[Symbol.asyncIterator] !== 'function')
+    return body.transformToByteArray();
+  const bytes = Buffer.allocUnsafe(length);
+  let filled = 0;
+  for await (const chunk of chunks as AsyncIterable<Uint8Array>) {
+    if (filled + chunk.length > length) {
+      throw new MicrobatchError(
+        'MB_SINK_FAILED',
+        `s3Storage: a response body is longer than its Content-Length`,
+        {
+          retryable: true,
+        },
+      );
+    }
+    bytes.set(chunk, filled);
+    filled += chunk.length;
+  }
+  return filled === length ? bytes : bytes.subarray(0, filled);
 }
 
 // The SDK error behind a classified MicrobatchError, for the decisions that need its status.
