@@ -1,6 +1,6 @@
 /**
  * One run of the S3 benchmark, in a fresh process (its own peak RSS):
- *   worker.ts <microbatch|hand|compact> <records> <endpoint> <bucket>
+ *   worker.ts <microbatch|hand|compact> <records> <endpoint> <bucket> [targetFileBytes, for compact]
  * Credentials come from MB_S3_ACCESS_KEY_ID / MB_S3_SECRET_ACCESS_KEY.
  *
  * - `microbatch`: `fromIterable` (records generated lazily) → pipeline (the seed's defaults: 60 s or
@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import type { Size } from '../../src/core/units.js';
 import { compactLake } from '../../src/lake/compact.js';
 import { parquetLakeSink } from '../../src/lake/sink.js';
 import { encodeParquet } from '../../src/parquet/encode.js';
@@ -25,7 +26,7 @@ import { fromIterable } from '../../src/sources/iterable.js';
 import { triggers } from '../../src/triggers/index.js';
 import { emitResult } from '../lib/child.js';
 
-const [variant, recordsArg, endpoint, bucket] = process.argv.slice(2);
+const [variant, recordsArg, endpoint, bucket, target] = process.argv.slice(2);
 const RECORDS = Number(recordsArg);
 const BATCH = 10_000;
 const CONCURRENCY = 4;
@@ -75,6 +76,21 @@ const sample = () => {
     memory[name] = Math.max(memory[name], now[name]);
 };
 const sampler = setInterval(sample, 100);
+/**
+ * Run with `--expose-gc` (bench/s3/compaction-memory.ts does, for its profile runs): every 500 ms a
+ * full collection, then a sample: the largest *live* figures, without garbage not yet collected.
+ */
+const gc = (globalThis as { gc?: () => void }).gc;
+const live = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const liveSampler =
+  gc === undefined
+    ? undefined
+    : setInterval(() => {
+        gc();
+        const now = process.memoryUsage();
+        for (const name of Object.keys(live) as (keyof typeof live)[])
+          live[name] = Math.max(live[name], now[name]);
+      }, 500);
 
 const counts: Record<string, number> = {};
 const base = new S3Client({
@@ -125,6 +141,7 @@ if (variant === 'microbatch') {
   const report = await compactLake({
     storage: s3Storage({ client, bucket: bucket!, prefix: 'mb' }),
     table: 'rows',
+    ...(target === undefined ? {} : { targetFileBytes: target as Size }),
   });
   if (report.outputs === 0 || report.skippedBins.length > 0)
     throw new Error(`compaction did not run as expected: ${JSON.stringify(report)}`);
@@ -167,6 +184,7 @@ const puts = ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMulti
   0,
 );
 clearInterval(sampler);
+if (liveSampler !== undefined) clearInterval(liveSampler);
 sample();
 emitResult({
   variant,
@@ -178,6 +196,7 @@ emitResult({
   requests: counts,
   puts,
   memory,
+  ...(gc === undefined ? {} : { live }),
   ...(compaction === undefined ? {} : { compaction }),
 });
 base.destroy();
