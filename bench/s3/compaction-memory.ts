@@ -103,7 +103,8 @@ try {
     const Body = await marker.Body!.transformToByteArray();
     await admin.send(new PutObjectCommand({ Bucket: lake, Key, Body }));
   }
-  rows.push(line('compaction, one 1 GB bin', await run(['compact', '0', '', lake, '2GB'])));
+  const all = await run(['compact', '0', '', lake, '2GB']);
+  rows.push(line(`compaction, one bin of ${(all.inputBytes / 1e9).toFixed(1)} GB`, all));
   admin.destroy();
 } finally {
   await server.stop();
