@@ -22,6 +22,8 @@ const what = 'fileStorage';
 /** Whole-file and small ranged reads up to this size are done with one synchronous call (see get()). */
 const SYNC_READ_BYTES = 256 * 1024;
 const STATS_AT_ONCE = 32;
+/** Streamed writes gather small pieces into writes of up to this many bytes. */
+const WRITE_BYTES = 1024 * 1024;
 const DEFAULT_PAGE = 1000;
 // atomicFiles writes `<dir>/.<name>.<pid>.<n>.tmp` and renames it over `<dir>/<name>`.
 const TEMP_RE = /^\.(.+)\.\d+\.\d+\.tmp$/;
@@ -189,7 +191,7 @@ export function fileStorage(dir: string): ObjectStorage {
       let failed: { error: unknown } | undefined;
       const pieces = async function* () {
         try {
-          yield* body();
+          yield* coalesce(body(), WRITE_BYTES);
         } catch (error) {
           failed = { error };
           throw error;
@@ -279,6 +281,29 @@ export function fileStorage(dir: string): ObjectStorage {
       return removed;
     },
   };
+}
+
+/**
+ * Small pieces gathered into writes of up to `size` bytes (a piece that large goes as it is): a
+ * compaction output is one piece per column chunk, and one write each would be thousands of
+ * thread-pool round trips for a bin of small files.
+ */
+async function* coalesce(pieces: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  for await (const piece of pieces) {
+    if (filled > 0 && filled + piece.length > size) {
+      yield buffer.subarray(0, filled);
+      buffer = Buffer.allocUnsafe(size);
+      filled = 0;
+    }
+    if (piece.length >= size) yield piece;
+    else {
+      buffer.set(piece, filled);
+      filled += piece.length;
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
 }
 
 function checkRange(range: ByteRange): void {
