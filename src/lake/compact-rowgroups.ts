@@ -339,7 +339,19 @@ export async function* copyRowGroups(
       if (isCorrupt(error)) throw new InputError(read.input, error);
       throw error;
     }
-    for (const chunk of read.chunks) yield bytes.subarray(chunk.at, chunk.at + chunk.length);
+    // Chunks that follow each other in the read go out as one piece (the usual case: a writer lays
+    // a row group's chunks out in column order), so a small file is one piece, not one per column.
+    let from = read.chunks[0]?.at ?? 0;
+    let to = from;
+    for (const chunk of read.chunks) {
+      if (chunk.at !== to) {
+        yield bytes.subarray(from, to);
+        from = chunk.at;
+        to = chunk.at;
+      }
+      to += chunk.length;
+    }
+    if (to > from) yield bytes.subarray(from, to);
   }
   yield plan.tail;
 }
