@@ -16,9 +16,14 @@ export function emitResult(result: unknown): void {
  * Runs a bench script in a fresh Node process (fresh heap, its own peak RSS) through tsx, and
  * returns the result it printed. Throws with the child's stderr when it fails or prints none.
  */
-export function runWorker<T>(script: string, args: string[], timeoutMs = 300_000): Promise<T> {
+export function runWorker<T>(
+  script: string,
+  args: string[],
+  timeoutMs = 300_000,
+  nodeFlags: readonly string[] = [],
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', script, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_OPTIONS: '' },

@@ -9,7 +9,11 @@ import { join } from 'node:path';
  */
 
 /** What a file is written from: one string or byte array, or pieces written one after the other. */
-export type FileData = string | Uint8Array | Iterable<string | Uint8Array>;
+export type FileData =
+  | string
+  | Uint8Array
+  | Iterable<string | Uint8Array>
+  | AsyncIterable<string | Uint8Array>;
 
 /** Errors of a directory fsync that mean "this file system cannot do it", not "it failed". */
 const NO_DIRECTORY_FSYNC = new Set(['EINVAL', 'ENOTSUP', 'EISDIR', 'EBADF']);
@@ -41,7 +45,8 @@ export async function writeSynced(path: string, data: FileData, signal?: AbortSi
   const handle = await open(path, 'w');
   try {
     // Each writeFile() continues at the current position (see FileHandle.writeFile in Node's docs).
-    for (const piece of typeof data === 'string' || data instanceof Uint8Array ? [data] : data) {
+    // A piece produced asynchronously is written before the next is asked for (streamed writes).
+    for await (const piece of typeof data === 'string' || data instanceof Uint8Array ? [data] : data) {
       await handle.writeFile(piece, typeof piece === 'string' ? { encoding: 'utf8', signal } : { signal });
     }
     await handle.sync();

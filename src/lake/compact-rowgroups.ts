@@ -62,15 +62,11 @@ export interface Footer {
 /** Reads the footer of a whole Parquet file. Throws on anything that is not plain (unencrypted) Parquet. */
 export function readFooter(bytes: Uint8Array): Footer {
   const { raw, start } = footerBytes(bytes);
-  const { struct, end } = decodeStruct(raw);
-  if (end !== raw.length) throw new CorruptParquetError('the footer does not end where its length says');
-  if (getField(struct, FILE.encryption) !== undefined)
-    throw new CorruptParquetError('encrypted Parquet is not supported');
-  return { metadata: struct, raw, start };
+  return { metadata: decodeFooter(raw), raw, start };
 }
 
 /** The FileMetaData bytes of a whole file, after checking the magic and the length. */
-function footerBytes(bytes: Uint8Array): { raw: Uint8Array; start: number } {
+export function footerBytes(bytes: Uint8Array): { raw: Uint8Array; start: number } {
   if (bytes.length < 12 || !hasMagic(bytes, 0)) {
     throw new CorruptParquetError('not a Parquet file: PAR1 missing at the start or the end');
   }
@@ -152,39 +148,76 @@ function binaryAt(raw: Uint8Array, from: number, to: number): Uint8Array {
 const latin1 = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 
+/** An input's footer, as {@link planRowGroupCopy} needs it. */
+export interface InputFooter {
+  /** The FileMetaData bytes. */
+  raw: Uint8Array;
+  /** The offset of the footer's first byte: the end of the input's data. */
+  start: number;
+}
+
 /**
- * Joins the inputs' row groups into one Parquet file without decoding any value. `read(i)` loads
- * input `i`; an input that is not plain Parquet, whose footer key differs from the first input's,
- * or whose column chunks do not parse as a sequence of pages (each page header decoded and, where
- * the writer stored a CRC, checked) is thrown as {@link InputError} naming its index.
+ * One ranged read of an input that the copy makes: bytes `offset` to `offset + length` of input
+ * `input`, holding `chunks` (column chunks at offsets relative to the read, in output order).
+ */
+export interface CopyRead {
+  readonly input: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly chunks: readonly { readonly at: number; readonly length: number }[];
+}
+
+/** What {@link planRowGroupCopy} worked out from the footers alone. */
+export interface CopyPlan {
+  /** The reads, in output order. */
+  readonly reads: readonly CopyRead[];
+  /** The end of the output: its footer, the footer's length and `PAR1`. */
+  readonly tail: Uint8Array;
+  /** The output's size in bytes. */
+  readonly size: number;
+  /** The output's rows. */
+  readonly rows: number;
+}
+
+/** Reads of one input are joined while they stay within this many bytes (a row group larger than it is read alone). */
+export const COPY_READ_BYTES = 1024 * 1024;
+// A gap between two row groups of an input up to this is read along rather than splitting the read.
+const READ_GAP_BYTES = 8 * 1024;
+
+/**
+ * The first half of the row-group copy: from the inputs' footers alone (`footer(i)`, fetched one
+ * ahead), the output's layout and footer, and the byte ranges of the inputs to copy into it. Each row
+ * group becomes one ranged read covering its column chunks (or one per chunk when they are scattered
+ * through the file); consecutive row groups of an input share a read up to `readBytes`. An input that
+ * is not plain Parquet, or whose footer key differs from the first input's, is thrown as
+ * {@link InputError} naming its index. Memory: the output footer being built, one input footer at a
+ * time (two with the one fetched ahead).
  *
  * Dropped from the output footer: the page index references (ColumnChunk 4–7: the column and offset
  * indexes live after the row groups and hold absolute offsets) and the bloom filter references
  * (ColumnMetaData 14–15); readers work without them. Kept: statistics, encodings, codecs, the
- * schema, and the first input's key-value metadata and `created_by`.
- *
- * Only the first input's footer is decoded into a tree; the row groups of every input are rewritten
- * while their bytes are walked (fields kept are copied as written), which is most of the speed.
- *
- * Memory: the inputs' bytes (all held until the output is assembled) plus the output.
+ * schema, and the first input's key-value metadata and `created_by`. Only the first input's footer is
+ * decoded into a tree; the row groups of every input are rewritten while their bytes are walked
+ * (fields kept are copied as written).
  */
-export async function mergeRowGroups(
+export async function planRowGroupCopy(
   count: number,
-  read: (index: number) => Promise<Uint8Array>,
-): Promise<Merged> {
-  const pieces: Uint8Array[] = [new Uint8Array(MAGIC)];
+  footer: (index: number) => Promise<InputFooter>,
+  readBytes = COPY_READ_BYTES,
+): Promise<CopyPlan> {
   let position = 4;
   const rowGroups: Uint8Array[] = [];
+  const reads: CopyRead[] = [];
   let rows = 0;
   let first: { metadata: ThriftStruct; key: string } | undefined;
-  let next = prefetch(read, 0, count);
+  let next = prefetch(footer, 0, count);
   for (let i = 0; i < count; i++) {
-    const bytes = (await next)!;
-    next = prefetch(read, i + 1, count);
     try {
-      const key = footerKey(bytes);
-      const { raw, start: dataEnd } = footerBytes(bytes);
-      if (first === undefined) first = { metadata: readFooter(bytes).metadata, key };
+      const found = await next;
+      next = prefetch(footer, i + 1, count);
+      const { raw, start: dataEnd } = found!;
+      const key = footerKeyOf(raw);
+      if (first === undefined) first = { metadata: decodeFooter(raw), key };
       else if (key !== first.key)
         throw new CorruptParquetError('its schema differs from the first input of the bin');
       let groupsAt = -1;
@@ -197,12 +230,10 @@ export async function mergeRowGroups(
         throw new CorruptParquetError('the footer has no row_groups or num_rows');
       scanList(raw, groupsAt, (code, start) => {
         if (code !== ThriftCode.STRUCT) throw new CorruptParquetError('a row group is not a struct');
-        const moved = moveRowGroup(raw, start, bytes, dataEnd, position, rowGroups.length);
-        for (const chunk of moved.chunks) {
-          pieces.push(chunk);
-          position += chunk.length;
-        }
+        const moved = moveRowGroup(raw, start, dataEnd, position, rowGroups.length);
         rowGroups.push(moved.group);
+        for (const read of readsOf(i, moved.chunks)) addRead(reads, read, readBytes);
+        for (const chunk of moved.chunks) position += chunk.length;
       });
       rows += fileRows;
     } catch (error) {
@@ -211,16 +242,140 @@ export async function mergeRowGroups(
       throw error;
     }
   }
-  if (first === undefined) throw new RangeError('mergeRowGroups needs at least one input');
+  if (first === undefined) throw new RangeError('planRowGroupCopy needs at least one input');
   const metadata = first.metadata;
   setField(metadata, FILE.numRows, { kind: 'i64', value: BigInt(rows) });
   setField(metadata, FILE.rowGroups, encodeList(ThriftCode.STRUCT, rowGroups));
-  const footer = encodeStruct(metadata);
-  const tail = new Uint8Array(8);
-  new DataView(tail.buffer).setUint32(0, footer.length, true);
-  tail.set(MAGIC, 4);
-  pieces.push(footer, tail);
-  return { bytes: Buffer.concat(pieces), rows };
+  const encoded = encodeStruct(metadata);
+  const tail = new Uint8Array(encoded.length + 8);
+  tail.set(encoded);
+  new DataView(tail.buffer).setUint32(encoded.length, encoded.length, true);
+  tail.set(MAGIC, encoded.length + 4);
+  return { reads, tail, size: position + tail.length, rows };
+}
+
+/** The FileMetaData tree of a footer; refuses encrypted files. */
+function decodeFooter(raw: Uint8Array): ThriftStruct {
+  const { struct, end } = decodeStruct(raw);
+  if (end !== raw.length) throw new CorruptParquetError('the footer does not end where its length says');
+  if (getField(struct, FILE.encryption) !== undefined)
+    throw new CorruptParquetError('encrypted Parquet is not supported');
+  return struct;
+}
+
+/** The reads of one row group: one over all its chunks, or one per chunk when they are scattered. */
+function readsOf(input: number, chunks: readonly ChunkRange[]): CopyRead[] {
+  if (chunks.length === 0) return [];
+  const from = Math.min(...chunks.map((c) => c.start));
+  const to = Math.max(...chunks.map((c) => c.start + c.length));
+  const total = chunks.reduce((sum, c) => sum + c.length, 0);
+  if (to - from <= total + READ_GAP_BYTES) {
+    return [
+      {
+        input,
+        offset: from,
+        length: to - from,
+        chunks: chunks.map((c) => ({ at: c.start - from, length: c.length })),
+      },
+    ];
+  }
+  return chunks.map((c) => ({
+    input,
+    offset: c.start,
+    length: c.length,
+    chunks: [{ at: 0, length: c.length }],
+  }));
+}
+
+/** Appends `read`, joined to the last read when it continues it in the same input and both fit `limit`. */
+function addRead(reads: CopyRead[], read: CopyRead, limit: number): void {
+  const last = reads[reads.length - 1];
+  const end = last === undefined ? 0 : last.offset + last.length;
+  if (
+    last !== undefined &&
+    last.input === read.input &&
+    read.offset >= end &&
+    read.offset - end <= READ_GAP_BYTES &&
+    read.offset + read.length - last.offset <= limit
+  ) {
+    const shift = read.offset - last.offset;
+    reads[reads.length - 1] = {
+      input: last.input,
+      offset: last.offset,
+      length: read.offset + read.length - last.offset,
+      chunks: [...last.chunks, ...read.chunks.map((c) => ({ at: c.at + shift, length: c.length }))],
+    };
+  } else reads.push(read);
+}
+
+/**
+ * The second half of the row-group copy: the output's bytes, in order (`PAR1`, every column chunk,
+ * the footer), made from `plan`'s reads. `range(input, offset, length)` fetches one read; the next
+ * read is fetched while the current one is handed on, so at most two reads are held. Each chunk's
+ * pages are checked before it is yielded (see {@link checkPages}); a damaged chunk, or a read that
+ * comes back shorter than the footer said (the input changed since), throws {@link InputError}
+ * naming the input.
+ */
+export async function* copyRowGroups(
+  plan: CopyPlan,
+  range: (input: number, offset: number, length: number) => Promise<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  yield new Uint8Array(MAGIC);
+  const { reads } = plan;
+  const fetch = (k: number) => range(reads[k]!.input, reads[k]!.offset, reads[k]!.length);
+  let next = prefetch(fetch, 0, reads.length);
+  for (let k = 0; k < reads.length; k++) {
+    const read = reads[k]!;
+    const bytes = (await next)!;
+    next = prefetch(fetch, k + 1, reads.length);
+    try {
+      if (bytes.length !== read.length) {
+        throw new CorruptParquetError(
+          `bytes ${read.offset}+${read.length} came back with ${bytes.length} bytes: the file is not what its footer says (changed since it was listed?)`,
+        );
+      }
+      for (const chunk of read.chunks) checkPages(bytes, chunk.at, chunk.at + chunk.length);
+    } catch (error) {
+      if (isCorrupt(error)) throw new InputError(read.input, error);
+      throw error;
+    }
+    // Chunks that follow each other in the read go out as one piece (the usual case: a writer lays
+    // a row group's chunks out in column order), so a small file is one piece, not one per column.
+    let from = read.chunks[0]?.at ?? 0;
+    let to = from;
+    for (const chunk of read.chunks) {
+      if (chunk.at !== to) {
+        yield bytes.subarray(from, to);
+        from = chunk.at;
+        to = chunk.at;
+      }
+      to += chunk.length;
+    }
+    if (to > from) yield bytes.subarray(from, to);
+  }
+  yield plan.tail;
+}
+
+/**
+ * Joins whole Parquet files' row groups into one file in memory: {@link planRowGroupCopy} and
+ * {@link copyRowGroups} over `read(i)`, each input's bytes. Compaction streams instead (ranged reads
+ * in, a streamed write out); this is the same copy for callers that hold the files.
+ */
+export async function mergeRowGroups(
+  count: number,
+  read: (index: number) => Promise<Uint8Array>,
+): Promise<Merged> {
+  const files: Uint8Array[] = [];
+  const plan = await planRowGroupCopy(count, async (i) => {
+    files[i] = await read(i);
+    return footerBytes(files[i]!);
+  });
+  const pieces: Uint8Array[] = [];
+  for await (const piece of copyRowGroups(plan, async (i, offset, length) =>
+    files[i]!.subarray(offset, offset + length),
+  ))
+    pieces.push(piece);
+  return { bytes: Buffer.concat(pieces), rows: plan.rows };
 }
 
 /** A field as {@link scanStruct} reports it. */
@@ -242,21 +397,26 @@ const integerOf = (raw: Uint8Array, fields: readonly Span[], id: number): number
   return field === undefined || field.code !== ThriftCode.I64 ? undefined : readInteger(raw, field.start);
 };
 
+/** Where a column chunk's bytes are in its input. */
+interface ChunkRange {
+  start: number;
+  length: number;
+}
+
 /**
  * One input row group (the RowGroup struct at `at` in the footer `raw`) moved to `position` in the
- * output: the bytes of each column chunk (after checking that they parse as pages) and the RowGroup
- * re-encoded with its offsets shifted, the page index and bloom filter references left out, and
- * every other field copied as written.
+ * output: where each column chunk is in the input (in output order), and the RowGroup re-encoded
+ * with its offsets shifted, the page index and bloom filter references left out, and every other
+ * field copied as written.
  */
 function moveRowGroup(
   raw: Uint8Array,
   at: number,
-  bytes: Uint8Array,
   dataEnd: number,
   position: number,
   ordinal: number,
-): { group: Uint8Array; chunks: Uint8Array[] } {
-  const chunks: Uint8Array[] = [];
+): { group: Uint8Array; chunks: ChunkRange[] } {
+  const chunks: ChunkRange[] = [];
   const columns: Uint8Array[] = [];
   let cursor = position;
   const fields = fieldsOf(raw, at);
@@ -264,10 +424,10 @@ function moveRowGroup(
   if (list === undefined) throw new CorruptParquetError('a row group has no columns list');
   scanList(raw, list.start, (code, start) => {
     if (code !== ThriftCode.STRUCT) throw new CorruptParquetError('a column chunk is not a struct');
-    const moved = moveChunk(raw, start, bytes, dataEnd, cursor);
+    const moved = moveChunk(raw, start, dataEnd, cursor);
     columns.push(moved.chunk);
-    chunks.push(moved.data);
-    cursor += moved.data.length;
+    chunks.push(moved.range);
+    cursor += moved.range.length;
   });
   const group = new StructWriter();
   for (const f of fields) {
@@ -281,14 +441,13 @@ function moveRowGroup(
   return { group: group.finish(), chunks };
 }
 
-/** One ColumnChunk struct at `at`, moved to `position`: its data bytes and its new encoding. */
+/** One ColumnChunk struct at `at`, moved to `position`: where its bytes are and its new encoding. */
 function moveChunk(
   raw: Uint8Array,
   at: number,
-  bytes: Uint8Array,
   dataEnd: number,
   position: number,
-): { chunk: Uint8Array; data: Uint8Array } {
+): { chunk: Uint8Array; range: ChunkRange } {
   const fields = fieldsOf(raw, at);
   if (fields.some((f) => f.id === CHUNK.filePath))
     throw new CorruptParquetError('a column chunk lives in another file (file_path)');
@@ -309,7 +468,6 @@ function moveChunk(
   if (start < 4 || length <= 0 || start + length > dataEnd) {
     throw new CorruptParquetError(`a column chunk (${start}+${length}) is outside the data (4..${dataEnd})`);
   }
-  checkPages(bytes, start, start + length);
   const delta = position - start;
   const moved = (f: Span) => ({ kind: 'i64' as const, value: BigInt(readInteger(raw, f.start) + delta) });
   const metaOut = new StructWriter();
@@ -334,7 +492,7 @@ function moveChunk(
       chunk.set(f.id, moved(f));
     else chunk.copy(f.id, f.code, raw, f.start, f.end);
   }
-  return { chunk: chunk.finish(), data: bytes.subarray(start, start + length) };
+  return { chunk: chunk.finish(), range: { start, length } };
 }
 
 /**

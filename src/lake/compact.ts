@@ -7,6 +7,15 @@ import { parseCount, parseDuration, parseSize, show } from '../core/units.js';
 import { packBins, type SizedFile } from './compact-bins.js';
 import { reachedStep, SimulatedCrash } from './compact-faults.js';
 import {
+  type BinReader,
+  binReader,
+  CACHE_BYTES,
+  InputCache,
+  type Probe,
+  probe,
+  TAIL_BYTES,
+} from './compact-io.js';
+import {
   compactionHash,
   findPartitions,
   intentHash,
@@ -30,10 +39,10 @@ import {
   prefetch,
   schemaKey,
 } from './compact-parquet.js';
-import { footerKey, footerKeyOf, footerLength, mergeRowGroups } from './compact-rowgroups.js';
+import { copyRowGroups, footerKey, footerKeyOf, planRowGroupCopy } from './compact-rowgroups.js';
 import { fileStorage } from './file-storage.js';
 import { checkTable, SUCCESS_MARKER } from './paths.js';
-import { type ObjectStorage, type PutIfAbsentResult, storageOption } from './storage.js';
+import { type ObjectStorage, type PutIfAbsentResult, putIfAbsentFrom, storageOption } from './storage.js';
 
 export type {
   CompactionProgress,
@@ -360,9 +369,10 @@ async function compactPartition(
   const small = before.filter((file) => file.size < settings.target && file.modified <= marker);
   let rows = 0;
   let rewritten = 0;
-  // The bytes read for the schemas are kept, up to one output's worth, for the merge to use: most
-  // candidates are small, and reading each file once instead of twice is much of the run's time.
-  const cache: InputCache = { files: new Map(), bytes: 0, budget: settings.target };
+  // The bytes read for the schemas are kept (up to CACHE_BYTES, and never more than one output's
+  // worth) for the merge to use: most candidates are small, and reading each file once instead of
+  // twice is much of the run's time.
+  const cache = new InputCache(Math.min(settings.target, CACHE_BYTES));
   for (const group of await schemaGroups(partition, small, settings, report, cache)) {
     for (const bin of packBins(group, settings.target)) {
       if (bin.length < settings.minInputFiles) continue;
@@ -398,26 +408,14 @@ async function compactPartition(
 
 const sum = (files: readonly SizedFile[]) => files.reduce((total, file) => total + file.size, 0);
 
-/** How much of a file's end is read to find its footer: the whole file when it is this small. */
-const TAIL_BYTES = 64 * 1024;
 const READ_AHEAD_FILES = 8;
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 
-/** Input bytes read while grouping, kept for {@link compactBin} while they add up to at most `budget`. */
-interface InputCache {
-  files: Map<string, Uint8Array>;
-  bytes: number;
-  budget: number;
-}
-
-/** What grouping read of a file: the whole file (small files), or only its footer. */
-type Probe = { whole: Uint8Array } | { footer: Uint8Array };
-
 /**
  * Splits candidates by schema (see {@link footerKey} and {@link schemaKey}). In the default mode it
- * reads only the end of each file (the whole file when it is at most 64KiB, kept in `cache` while
- * it fits; else the footer, by byte range); with `rewrite` the whole file. A few reads run ahead (see
- * READ_AHEAD_*). A file that is not readable Parquet is reported and left out.
+ * reads only the end of each file (the whole file when it is at most 64KiB; else the footer, by
+ * byte range); with `rewrite` the whole file. What was read is kept in `cache` while it fits. A few
+ * reads run ahead (see READ_AHEAD_*). A file that is not readable Parquet is reported and left out.
  */
 async function schemaGroups(
   partition: PartitionDir,
@@ -428,7 +426,7 @@ async function schemaGroups(
 ): Promise<LakeFile[][]> {
   if (files.length < settings.minInputFiles) return [];
   const groups = new Map<string, LakeFile[]>();
-  const read = (i: number): Promise<Probe> => probe(partition, files[i]!, settings);
+  const read = (i: number): Promise<Probe> => probe(settings, partition, files[i]!, settings.rewrite);
   // Reads run ahead of the footer parsing, several at once, bounded in files and bytes.
   const pending: Promise<Probe | undefined>[] = [];
   const weight = (file: LakeFile) => (settings.rewrite ? file.size : Math.min(file.size, TAIL_BYTES));
@@ -454,7 +452,7 @@ async function schemaGroups(
     try {
       probed = (await next)!;
       // Copying row groups needs identical Parquet schemas; re-encoding only identical Arrow ones.
-      if ('footer' in probed) key = footerKeyOf(probed.footer);
+      if ('footer' in probed) key = footerKeyOf(probed.footer.raw);
       else key = settings.rewrite ? await schemaKey(probed.whole) : footerKey(probed.whole);
     } catch (error) {
       // Only damage the parsing recognised; an I/O failure, a missing peer or a bug stops the run.
@@ -470,10 +468,7 @@ async function schemaGroups(
       );
       continue;
     }
-    if ('whole' in probed && cache.bytes + probed.whole.length <= cache.budget) {
-      cache.files.set(file.name, probed.whole);
-      cache.bytes += probed.whole.length;
-    }
+    cache.keep(file.name, probed);
     const group = groups.get(key);
     if (group === undefined) groups.set(key, [file]);
     else group.push(file);
@@ -481,36 +476,38 @@ async function schemaGroups(
   return [...groups.values()];
 }
 
-/** Reads what grouping needs of `file`; a file that is not Parquet throws a corrupt-file error. */
-async function probe(partition: PartitionDir, file: LakeFile, settings: Settings): Promise<Probe> {
-  const { storage } = settings;
-  const key = `${partition.prefix}${file.name}`;
-  const get = async (range?: { offset: number; length: number }) => {
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = await storage.get(key, { signal: settings.signal, ...(range === undefined ? {} : { range }) });
-    } catch (error) {
-      throw ioError('read', storage.url(key), error);
-    }
-    if (bytes === undefined) throw gone(storage.url(key));
-    return bytes;
-  };
-  if (settings.rewrite || file.size <= TAIL_BYTES) return { whole: await get() };
-  const tail = await get({ offset: file.size - TAIL_BYTES, length: TAIL_BYTES });
-  // The listed size is the object's: a file that changed since is caught when its bin is merged.
-  const length = footerLength(tail, file.size);
-  if (length + 8 <= tail.length) return { footer: tail.subarray(tail.length - 8 - length, tail.length - 8) };
-  const footer = await get({ offset: file.size - 8 - length, length });
-  return { footer };
+/** The output of a bin, ready to be written: its rows and how to write it. */
+interface BinOutput {
+  rows: number;
+  write(key: string): Promise<PutIfAbsentResult>;
 }
 
-/** An input listed a moment ago is gone: something else deletes files in the table. */
-function gone(url: string): MicrobatchError {
-  return new MicrobatchError(
-    'MB_SINK_FAILED',
-    `compactLake: ${url} disappeared while compacting; is another compaction running on this table?`,
-    { details: { url } },
-  );
+/**
+ * Prepares a bin's output without writing anything. The rewrite mode decodes and encodes the whole
+ * bin here; the row-group copy reads only the inputs' footers and plans the copy, whose ranged
+ * reads happen during the write (streamed: see {@link copyRowGroups}). A damaged input found here
+ * throws {@link InputError}; one found while the copy streams makes the write fail with it.
+ */
+async function prepareOutput(reader: BinReader, count: number, settings: Settings): Promise<BinOutput> {
+  const { storage, signal } = settings;
+  if (settings.rewrite) {
+    const merged = await mergeParquet(count, (i) => reader.whole(i), settings.compression);
+    return { rows: merged.rows, write: (key) => storage.putIfAbsent(key, merged.bytes, { signal }) };
+  }
+  const plan = await planRowGroupCopy(count, (i) => reader.footer(i));
+  return {
+    rows: plan.rows,
+    write: (key) =>
+      putIfAbsentFrom(
+        storage,
+        key,
+        () => copyRowGroups(plan, (i, offset, length) => reader.range(i, offset, length)),
+        {
+          size: plan.size,
+          ...(signal === undefined ? {} : { signal }),
+        },
+      ),
+  };
 }
 
 /** Compacts one bin (inputs sorted by name); returns the rows written, or `undefined` when skipped. */
@@ -520,6 +517,21 @@ async function compactBin(
   settings: Settings,
   report: CompactionReport,
   cache: InputCache,
+): Promise<number | undefined> {
+  const reader = binReader(settings, partition, bin, cache);
+  try {
+    return await compactBinWith(partition, bin, reader, settings, report);
+  } finally {
+    reader.done();
+  }
+}
+
+async function compactBinWith(
+  partition: PartitionDir,
+  bin: readonly LakeFile[],
+  reader: BinReader,
+  settings: Settings,
+  report: CompactionReport,
 ): Promise<number | undefined> {
   const { storage } = settings;
   const inputs = bin.map((file) => file.name);
@@ -533,36 +545,20 @@ async function compactBin(
     skip(partition, inputs, output, 'output-exists', `the output ${output} already exists`, settings, report);
     return undefined;
   }
-  // Decode and encode before any object is written: a corrupt input costs nothing to abandon.
-  let merged: Awaited<ReturnType<typeof mergeParquet>>;
-  const read = async (i: number) => {
-    const name = inputs[i]!;
-    const cached = cache.files.get(name);
-    if (cached !== undefined) {
-      cache.files.delete(name);
-      cache.bytes -= cached.length;
-      return cached;
-    }
-    const key = `${partition.prefix}${name}`;
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = await storage.get(key, { signal: settings.signal });
-    } catch (error) {
-      throw ioError('read', storage.url(key), error);
-    }
-    if (bytes === undefined) throw gone(storage.url(key));
-    return bytes;
-  };
-  try {
-    merged = settings.rewrite
-      ? await mergeParquet(inputs.length, read, settings.compression)
-      : await mergeRowGroups(inputs.length, read);
-  } catch (error) {
-    if (!(error instanceof InputError) && !(error instanceof OutputEncodeError)) throw error;
+  const skipCorrupt = (error: InputError | OutputEncodeError) => {
     const file = error instanceof InputError ? inputs[error.index]! : output;
     const what = error instanceof InputError ? `cannot read ${file}` : 'cannot write the merged file';
     skip(partition, inputs, file, 'corrupt', `${what}: ${describeError(error)}`, settings, report);
     return undefined;
+  };
+  // Footers (copy) or the whole bin (rewrite) are checked before any object is written: a corrupt
+  // input found there costs nothing to abandon.
+  let prepared: BinOutput;
+  try {
+    prepared = await prepareOutput(reader, inputs.length, settings);
+  } catch (error) {
+    if (!(error instanceof InputError) && !(error instanceof OutputEncodeError)) throw error;
+    return skipCorrupt(error);
   }
 
   const intent: Intent = {
@@ -584,11 +580,15 @@ async function compactBin(
   reachedStep('intent-written', storage.url(intentKey));
   let result: PutIfAbsentResult;
   try {
-    result = await storage.putIfAbsent(outputKey, merged.bytes, { signal: settings.signal });
+    result = await prepared.write(outputKey);
   } catch (error) {
     if (error instanceof SimulatedCrash) throw error;
     // Roll back: without an output the intent must go (inputs untouched), as recovery would do.
+    // The write left no object (a streamed write is abandoned whole, temporary file or upload).
     await storage.delete([intentKey]);
+    // A page of an input found damaged while the copy streamed: the bin is skipped as when a
+    // footer is damaged, after the rollback.
+    if (error instanceof InputError) return skipCorrupt(error);
     throwIfAborted(settings.signal);
     throw ioError('write', storage.url(outputKey), error);
   }
@@ -611,12 +611,12 @@ async function compactBin(
       partition: partition.path,
       inputs: inputs.length,
       output,
-      rows: merged.rows,
+      rows: prepared.rows,
       mode: settings.rewrite ? 'rewrite' : 'copy',
     },
     'compacted',
   );
-  return merged.rows;
+  return prepared.rows;
 }
 
 /** Steps 3 and 4: deletes the inputs (some may be gone already), then the intent, each made durable. */

@@ -1,7 +1,9 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { FileData } from '../core/durable-fs.js';
 import { invalidOptions } from '../core/errors.js';
 import { show } from '../core/units.js';
 import { atomicFiles, syncDirectory } from '../sinks/atomic-file.js';
@@ -20,6 +22,8 @@ const what = 'fileStorage';
 /** Whole-file and small ranged reads up to this size are done with one synchronous call (see get()). */
 const SYNC_READ_BYTES = 256 * 1024;
 const STATS_AT_ONCE = 32;
+/** Streamed writes gather small pieces into writes of up to this many bytes. */
+const WRITE_BYTES = 1024 * 1024;
 const DEFAULT_PAGE = 1000;
 // atomicFiles writes `<dir>/.<name>.<pid>.<n>.tmp` and renames it over `<dir>/<name>`.
 const TEMP_RE = /^\.(.+)\.\d+\.\d+\.tmp$/;
@@ -55,7 +59,7 @@ export function fileStorage(dir: string): ObjectStorage {
   const url = (key: string) => pathToFileURL(join(root, ...key.split('/'))).href;
   const fail = (operation: string, key: string, error: unknown) => storageError(operation, url(key), error);
   /** Temp file, fsync, rename, fsync of the directory (core/durable-fs via atomicFiles). */
-  const writeAtomically = async (key: string, path: string, body: Uint8Array, signal?: AbortSignal) => {
+  const writeAtomically = async (key: string, path: string, body: FileData, signal?: AbortSignal) => {
     try {
       await atomicFiles(dirname(path)).write(path.slice(dirname(path).length + 1), '', body, signal);
     } catch (error) {
@@ -63,6 +67,17 @@ export function fileStorage(dir: string): ObjectStorage {
       throw fail('write', key, error);
     }
   };
+
+  async function hashFile(key: string, path: string): Promise<string | undefined> {
+    const hash = createHash('sha256');
+    try {
+      for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw fail('read', key, error);
+    }
+    return hash.digest('hex');
+  }
 
   async function head(key: string): Promise<StoredObject | undefined> {
     const path = pathOf(key);
@@ -158,6 +173,38 @@ export function fileStorage(dir: string): ObjectStorage {
       await writeAtomically(key, path, body, options.signal);
       return { outcome: 'created' };
     },
+    async putIfAbsentStream(key, body, options = {}): Promise<PutIfAbsentResult> {
+      const path = pathOf(key);
+      const existing = await head(key);
+      if (existing !== undefined) {
+        // Rare (a replay of a write that completed): both sides are hashed a piece at a time.
+        const ours = createHash('sha256');
+        let size = 0;
+        for await (const piece of body()) {
+          ours.update(piece);
+          size += piece.length;
+        }
+        const theirs = size === existing.size ? await hashFile(key, path) : undefined;
+        return { outcome: 'exists', identical: theirs === ours.digest('hex'), existing };
+      }
+      // The producer's failure (a damaged compaction input) is thrown as it is, not as a write failure.
+      let failed: { error: unknown } | undefined;
+      const pieces = async function* () {
+        try {
+          yield* coalesce(body(), WRITE_BYTES);
+        } catch (error) {
+          failed = { error };
+          throw error;
+        }
+      };
+      try {
+        await writeAtomically(key, path, pieces(), options.signal);
+      } catch (error) {
+        if (failed !== undefined) throw failed.error;
+        throw error;
+      }
+      return { outcome: 'created' };
+    },
     async put(key, body, options = {}) {
       await writeAtomically(key, pathOf(key), body, options.signal);
     },
@@ -234,6 +281,29 @@ export function fileStorage(dir: string): ObjectStorage {
       return removed;
     },
   };
+}
+
+/**
+ * Small pieces gathered into writes of up to `size` bytes (a piece that large goes as it is): a
+ * compaction output is one piece per column chunk, and one write each would be thousands of
+ * thread-pool round trips for a bin of small files.
+ */
+async function* coalesce(pieces: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  for await (const piece of pieces) {
+    if (filled > 0 && filled + piece.length > size) {
+      yield buffer.subarray(0, filled);
+      buffer = Buffer.allocUnsafe(size);
+      filled = 0;
+    }
+    if (piece.length >= size) yield piece;
+    else {
+      buffer.set(piece, filled);
+      filled += piece.length;
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
 }
 
 function checkRange(range: ByteRange): void {

@@ -88,6 +88,22 @@ export interface ObjectStorage {
    */
   putIfAbsent(key: string, body: Uint8Array, options?: StorageCallOptions): Promise<PutIfAbsentResult>;
   /**
+   * {@link putIfAbsent} from the pieces `body()` yields, without holding them all at once (compaction's
+   * outputs): the object appears whole or not at all, with the bytes of every piece in order. `body`
+   * may be called again to start over (an S3 409 restart). When the iteration throws, the write is
+   * abandoned (no object, no incomplete upload left) and that error is thrown as it is. A piece may be
+   * a view of a buffer its producer drops once the next piece is asked for: keep a copy of what must
+   * outlive that. `size`, when known, is the total of the pieces (a hint for choosing how to upload).
+   * When an object exists, `identical` compares it with all of the pieces (the body is read to the end
+   * for that). Optional: without it, compaction collects the pieces into one buffer for
+   * {@link putIfAbsent}.
+   */
+  putIfAbsentStream?(
+    key: string,
+    body: () => AsyncIterable<Uint8Array>,
+    options?: StorageCallOptions & { readonly size?: number },
+  ): Promise<PutIfAbsentResult>;
+  /**
    * Writes `key`, replacing any object there. For small control objects only (the `_SUCCESS`
    * marker); data objects are created with {@link putIfAbsent}.
    */
@@ -127,6 +143,25 @@ export interface ObjectStorage {
     prefix: string,
     options?: StorageCallOptions & { readonly filter?: (write: IncompleteWrite) => boolean },
   ): Promise<number>;
+}
+
+/**
+ * Creates `key` from streamed pieces: with the storage's {@link ObjectStorage.putIfAbsentStream}
+ * when it has one, else by collecting the pieces into one buffer for `putIfAbsent` (a storage
+ * written before the streamed write existed; memory is then the whole object).
+ */
+export async function putIfAbsentFrom(
+  storage: ObjectStorage,
+  key: string,
+  body: () => AsyncIterable<Uint8Array>,
+  options: StorageCallOptions & { readonly size?: number } = {},
+): Promise<PutIfAbsentResult> {
+  if (storage.putIfAbsentStream !== undefined) return storage.putIfAbsentStream(key, body, options);
+  const pieces: Uint8Array[] = [];
+  for await (const piece of body()) pieces.push(Uint8Array.from(piece));
+  return storage.putIfAbsent(key, Buffer.concat(pieces), {
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 /** Every object under `prefix`, all pages. */

@@ -175,7 +175,10 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
     if (range !== undefined && range.length === 0)
       return (await headRaw(key, signal)) === undefined ? undefined : new Uint8Array(0);
     try {
-      const out = await send<{ Body?: { transformToByteArray(): Promise<Uint8Array> } }>(
+      const out = await send<{
+        Body?: { transformToByteArray(): Promise<Uint8Array> };
+        ContentLength?: number;
+      }>(
         'read',
         key,
         (s3) =>
@@ -188,7 +191,7 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
           }),
         signal,
       );
-      return out.Body === undefined ? new Uint8Array(0) : await out.Body.transformToByteArray();
+      return out.Body === undefined ? new Uint8Array(0) : await bodyBytes(out.Body, out.ContentLength);
     } catch (error) {
       const raw = rawOf(error);
       if (isNotFound(raw)) return undefined;
@@ -199,10 +202,13 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
     }
   }
 
-  /** What a 412 found: the existing object, compared with ours. */
+  /**
+   * What a 412 found: the existing object, compared with ours (`body`, or for a streamed write only
+   * its size and SHA-256).
+   */
   async function existing(
     key: string,
-    body: Uint8Array,
+    body: Uint8Array | { length: number },
     sha: string,
     signal?: AbortSignal,
   ): Promise<PutIfAbsentResult> {
@@ -222,12 +228,176 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
     let identical = false;
     if (object.size === body.length) {
       if (theirs !== undefined) identical = theirs === sha;
+      else if (!(body instanceof Uint8Array))
+        identical = (await hashObject(key, object.size, signal)) === sha;
       else if (body.length <= COMPARE_BYTES_LIMIT) {
         const bytes = await get(key, undefined, signal);
         identical = bytes !== undefined && Buffer.from(bytes).equals(body);
       }
     }
     return { outcome: 'exists', identical, existing: object };
+  }
+
+  /** The SHA-256 of an object (without our metadata), read a part's worth at a time. */
+  async function hashObject(key: string, size: number, signal?: AbortSignal): Promise<string> {
+    const hash = createHash('sha256');
+    for (let offset = 0; offset < size; offset += partSize) {
+      const bytes = await get(key, { offset, length: Math.min(partSize, size - offset) }, signal);
+      if (bytes === undefined) break;
+      hash.update(bytes);
+    }
+    return hash.digest('hex');
+  }
+
+  /**
+   * A streamed create: pieces are copied into part buffers; a body of at most one part goes up with
+   * one conditional PutObject (with the SHA-256 metadata), a longer one as a multipart upload started
+   * when the first part fills, up to `partConcurrency` parts in flight, completed with
+   * `If-None-Match: *` (its SHA-256 is known only at the end, so it carries no metadata). Any failure,
+   * the body's included, settles the parts in flight and aborts the upload.
+   */
+  async function putStream(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    size: number | undefined,
+    state: { sha: string; size: number },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const each = Math.max(partSize, Math.ceil((size ?? 0) / MAX_PARTS));
+    const hash = createHash('sha256');
+    let uploadId: string | undefined;
+    const etags: string[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    const sendPart = async (part: Uint8Array) => {
+      uploadId ??= await startUpload(key, undefined, signal);
+      while (inFlight.size >= partConcurrency) await Promise.race(inFlight);
+      if (failure !== undefined) throw failure.error;
+      const n = etags.length;
+      if (n >= MAX_PARTS) throw new RangeError(`s3Storage: ${url(key)} needs more than ${MAX_PARTS} parts`);
+      etags.push('');
+      const id = uploadId;
+      const sent = uploadPart(key, id, n + 1, part, signal).then(
+        (etag) => {
+          etags[n] = etag;
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      );
+      const tracked = sent.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
+    };
+    try {
+      let part = Buffer.allocUnsafe(each);
+      let filled = 0;
+      state.size = 0;
+      for await (const piece of body) {
+        hash.update(piece);
+        state.size += piece.length;
+        for (let at = 0; at < piece.length; ) {
+          const n = Math.min(piece.length - at, each - filled);
+          part.set(piece.subarray(at, at + n), filled);
+          filled += n;
+          at += n;
+          if (filled === each) {
+            await sendPart(part);
+            part = Buffer.allocUnsafe(each);
+            filled = 0;
+          }
+        }
+      }
+      state.sha = hash.digest('hex');
+      if (uploadId === undefined) {
+        await putSingle(key, part.subarray(0, filled), state.sha, true, signal);
+        return;
+      }
+      if (filled > 0) await sendPart(part.subarray(0, filled));
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure.error;
+      await completeUpload(key, uploadId, etags, signal);
+    } catch (error) {
+      await Promise.allSettled(inFlight);
+      if (uploadId !== undefined) await abortUpload(key, uploadId);
+      throw error;
+    }
+  }
+
+  async function startUpload(key: string, sha: string | undefined, signal?: AbortSignal): Promise<string> {
+    const created = await send<{ UploadId?: string }>(
+      'start the upload of',
+      key,
+      (s3) =>
+        new s3.CreateMultipartUploadCommand({
+          Bucket: bucket,
+          Key: full(key),
+          ...(sha === undefined ? {} : { Metadata: { [SHA_META]: sha } }),
+        }),
+      signal,
+    );
+    if (created.UploadId === undefined)
+      throw new MicrobatchError('MB_SINK_FAILED', `s3Storage: no UploadId for ${url(key)}`, {
+        retryable: true,
+      });
+    return created.UploadId;
+  }
+
+  async function uploadPart(
+    key: string,
+    uploadId: string,
+    number: number,
+    part: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const out = await send<{ ETag?: string }>(
+      'upload a part of',
+      key,
+      (s3) =>
+        new s3.UploadPartCommand({
+          Bucket: bucket,
+          Key: full(key),
+          UploadId: uploadId,
+          PartNumber: number,
+          Body: part,
+          ContentLength: part.length,
+        }),
+      signal,
+    );
+    return out.ETag ?? '';
+  }
+
+  async function completeUpload(
+    key: string,
+    uploadId: string,
+    etags: readonly string[],
+    signal?: AbortSignal,
+  ) {
+    await send(
+      'complete the upload of',
+      key,
+      (s3) =>
+        new s3.CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: full(key),
+          UploadId: uploadId,
+          IfNoneMatch: '*',
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        }),
+      signal,
+    );
+  }
+
+  /**
+   * No orphaned upload after a failed or aborted write: its parts are billed until aborted. Not under
+   * the write's signal (it may be the reason we are here); a failure here leaves the upload for
+   * compaction's clean-up (abortIncomplete) and the bucket's lifecycle rule.
+   */
+  async function abortUpload(key: string, uploadId: string): Promise<void> {
+    await send(
+      'abort the upload of',
+      key,
+      (s3) => new s3.AbortMultipartUploadCommand({ Bucket: bucket, Key: full(key), UploadId: uploadId }),
+    ).catch(() => {});
   }
 
   async function putSingle(
@@ -261,22 +431,7 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
     signal?: AbortSignal,
   ): Promise<void> {
     const size = Math.max(partSize, Math.ceil(body.length / MAX_PARTS));
-    const created = await send<{ UploadId?: string }>(
-      'start the upload of',
-      key,
-      (s3) =>
-        new s3.CreateMultipartUploadCommand({
-          Bucket: bucket,
-          Key: full(key),
-          Metadata: { [SHA_META]: sha },
-        }),
-      signal,
-    );
-    const uploadId = created.UploadId;
-    if (uploadId === undefined)
-      throw new MicrobatchError('MB_SINK_FAILED', `s3Storage: no UploadId for ${url(key)}`, {
-        retryable: true,
-      });
+    const uploadId = await startUpload(key, sha, signal);
     try {
       const count = Math.ceil(body.length / size);
       const etags: string[] = new Array(count);
@@ -285,46 +440,13 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
         while (next < count) {
           const n = next++;
           const part = body.subarray(n * size, Math.min(body.length, (n + 1) * size));
-          const out = await send<{ ETag?: string }>(
-            'upload a part of',
-            key,
-            (s3) =>
-              new s3.UploadPartCommand({
-                Bucket: bucket,
-                Key: full(key),
-                UploadId: uploadId,
-                PartNumber: n + 1,
-                Body: part,
-                ContentLength: part.length,
-              }),
-            signal,
-          );
-          etags[n] = out.ETag ?? '';
+          etags[n] = await uploadPart(key, uploadId, n + 1, part, signal);
         }
       };
       await Promise.all(Array.from({ length: Math.min(partConcurrency, count) }, worker));
-      await send(
-        'complete the upload of',
-        key,
-        (s3) =>
-          new s3.CompleteMultipartUploadCommand({
-            Bucket: bucket,
-            Key: full(key),
-            UploadId: uploadId,
-            IfNoneMatch: '*',
-            MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
-          }),
-        signal,
-      );
+      await completeUpload(key, uploadId, etags, signal);
     } catch (error) {
-      // No orphaned upload after a failed or aborted write: its parts are billed until aborted. Not
-      // under `signal` (it may be the reason we are here); a failure here leaves the upload for
-      // compaction's clean-up (abortIncomplete) and the bucket's lifecycle rule.
-      await send(
-        'abort the upload of',
-        key,
-        (s3) => new s3.AbortMultipartUploadCommand({ Bucket: bucket, Key: full(key), UploadId: uploadId }),
-      ).catch(() => {});
+      await abortUpload(key, uploadId);
       throw error;
     }
   }
@@ -364,6 +486,22 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
         } catch (error) {
           const raw = rawOf(error);
           if (raw !== undefined && isPreconditionFailed(raw)) return existing(key, body, sha, call.signal);
+          if (raw !== undefined && isConditionalConflict(raw) && attempt < CONFLICT_RESTARTS) continue;
+          throw error;
+        }
+      }
+    },
+    async putIfAbsentStream(key, body, call = {}) {
+      checkKey(key, what);
+      const state = { sha: '', size: 0 };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await putStream(key, body(), call.size, state, call.signal);
+          return { outcome: 'created' };
+        } catch (error) {
+          const raw = rawOf(error);
+          if (raw !== undefined && isPreconditionFailed(raw))
+            return existing(key, { length: state.size }, state.sha, call.signal);
           if (raw !== undefined && isConditionalConflict(raw) && attempt < CONFLICT_RESTARTS) continue;
           throw error;
         }
@@ -506,6 +644,36 @@ export function s3Storage(options: S3StorageOptions): ObjectStorage {
       }
     },
   };
+}
+
+/**
+ * A response body's bytes. On Node the body is a stream of chunks: they are copied into one buffer of
+ * the announced length as they arrive, instead of being gathered and then joined (what
+ * `transformToByteArray` does), which would hold every ranged read of compaction twice for a moment.
+ */
+async function bodyBytes(
+  body: { transformToByteArray(): Promise<Uint8Array> },
+  length: number | undefined,
+): Promise<Uint8Array> {
+  const chunks = body as unknown as Partial<AsyncIterable<Uint8Array>>;
+  if (length === undefined || typeof chunks[Symbol.asyncIterator] !== 'function')
+    return body.transformToByteArray();
+  const bytes = Buffer.allocUnsafe(length);
+  let filled = 0;
+  for await (const chunk of chunks as AsyncIterable<Uint8Array>) {
+    if (filled + chunk.length > length) {
+      throw new MicrobatchError(
+        'MB_SINK_FAILED',
+        `s3Storage: a response body is longer than its Content-Length`,
+        {
+          retryable: true,
+        },
+      );
+    }
+    bytes.set(chunk, filled);
+    filled += chunk.length;
+  }
+  return filled === length ? bytes : bytes.subarray(0, filled);
 }
 
 // The SDK error behind a classified MicrobatchError, for the decisions that need its status.

@@ -192,6 +192,76 @@ export function storageConformance(
       }),
     );
 
+    /** `body` in pieces of `size` from one buffer that is overwritten once the next piece is asked for. */
+    async function* reusedPieces(body: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+      const buffer = new Uint8Array(size);
+      for (let at = 0; at < body.length; at += size) {
+        const piece = body.subarray(at, Math.min(body.length, at + size));
+        buffer.set(piece);
+        yield buffer.subarray(0, piece.length);
+        buffer.fill(0xee); // the storage must have written or copied the piece by now
+      }
+    }
+
+    it(
+      'putIfAbsentStream creates from pieces (small and multipart), once; a second create compares every piece',
+      withStorage(async ({ storage, countIncomplete }) => {
+        expect(storage.putIfAbsentStream).toBeTypeOf('function');
+        const stream = storage.putIfAbsentStream!.bind(storage);
+        const small = randomBytes(70_000);
+        expect(await stream('st/small', () => reusedPieces(small, 4096))).toEqual({ outcome: 'created' });
+        expect(Buffer.from((await storage.get('st/small'))!).equals(small)).toBe(true);
+        const big = randomBytes(bigBytes + 12_345);
+        expect(await stream('st/big', () => reusedPieces(big, 1_000_003), { size: big.length })).toEqual({
+          outcome: 'created',
+        });
+        expect(Buffer.from((await storage.get('st/big'))!).equals(big)).toBe(true);
+        for (const [key, body] of [
+          ['st/small', small],
+          ['st/big', big],
+        ] as const) {
+          expect(await stream(key, () => reusedPieces(body, 65_536))).toMatchObject({
+            outcome: 'exists',
+            identical: true,
+            existing: { key, size: body.length },
+          });
+          const other = Buffer.from(body);
+          other[other.length - 1]! ^= 1;
+          expect(await stream(key, () => reusedPieces(other, 65_536))).toMatchObject({
+            outcome: 'exists',
+            identical: false,
+          });
+          expect(Buffer.from((await storage.get(key))!).equals(body)).toBe(true);
+        }
+        // putIfAbsent and putIfAbsentStream agree on what is identical.
+        expect(await storage.putIfAbsent('st/big', big)).toMatchObject({
+          outcome: 'exists',
+          identical: true,
+        });
+        expect(await countIncomplete('st/')).toBe(0);
+      }),
+    );
+
+    it(
+      'putIfAbsentStream: a body that fails (before or after a part went up) leaves nothing and throws its error',
+      withStorage(async ({ storage, countIncomplete }) => {
+        const boom = new Error('the producer failed');
+        for (const [key, before] of [
+          ['sf/small', 10_000],
+          ['sf/big', bigBytes + 1],
+        ] as const) {
+          const body = async function* () {
+            yield* reusedPieces(randomBytes(before), 500_000);
+            throw boom;
+          };
+          await expect(storage.putIfAbsentStream!(key, body)).rejects.toBe(boom);
+          expect(await storage.head(key)).toBeUndefined();
+        }
+        expect(await keys(storage, 'sf/')).toEqual([]);
+        expect(await countIncomplete('sf/')).toBe(0);
+      }),
+    );
+
     it(
       'an aborted write leaves no object and no incomplete write',
       withStorage(async ({ storage, countIncomplete }) => {
