@@ -4,10 +4,12 @@ import { fileLiteral, type StageRef, stageLocation } from './identifiers.js';
 /**
  * The staged file of a batch: `part-<batch id>.parquet`, write-once. Batch ids are made of
  * `[A-Za-z0-9_.~-]`; `~` (their escape character) becomes `=`, which they never hold, so names stay
- * distinct and fit the strict file-name pattern.
+ * distinct and fit the strict file-name pattern. With `digest` (hex of the bytes): the name used when
+ * another run left other content under the plain name.
  */
-export function stagedFileName(batchId: string): string {
-  return `part-${batchId.replace(/~/g, '=')}.parquet`;
+export function stagedFileName(batchId: string, digest?: string): string {
+  const name = batchId.replace(/~/g, '=');
+  return digest === undefined ? `part-${name}.parquet` : `part-${name}.${digest}.parquet`;
 }
 
 /** The storage key of a staged file: the stage path, then the file name. */

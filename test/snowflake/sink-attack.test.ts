@@ -1,0 +1,124 @@
+/** snowflakeSink attacked as a hostile user would: odd staged files, short COPY results, secrets in errors. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { MicrobatchError } from '../../src/core/errors.js';
+import { type SnowflakeLoad, snowflakeSink, stagedFileName } from '../../src/snowflake/index.js';
+import type { SnowflakeConnectionLike, SnowflakeExecuteOptions } from '../../src/snowflake/types.js';
+import { rejection } from '../support.js';
+import { batch, Event, ids, ledger, STAGE, TABLE, type World, world, write } from './sink-helpers.js';
+
+let w: World | undefined;
+afterEach(async () => {
+  await w?.close();
+  w = undefined;
+});
+
+function sinkOf(world: World, extra: Partial<Parameters<typeof snowflakeSink>[0]> = {}) {
+  return snowflakeSink({
+    connection: world.double.connection(),
+    table: TABLE,
+    stage: { name: `${STAGE}/events`, storage: world.storage },
+    schema: Event,
+    ...extra,
+  });
+}
+
+/** `connection`, with COPY's answer rewritten by `edit`. */
+function rewritingCopy(
+  connection: SnowflakeConnectionLike,
+  edit: (rows: Record<string, unknown>[]) => Record<string, unknown>[],
+): SnowflakeConnectionLike {
+  return {
+    execute(options: SnowflakeExecuteOptions) {
+      if (!options.sqlText.startsWith('COPY')) return connection.execute(options);
+      return connection.execute({
+        ...options,
+        complete: (err, stmt, rows) => options.complete(err, stmt, rows === undefined ? rows : edit(rows)),
+      });
+    },
+  };
+}
+
+describe('snowflakeSink under attack', () => {
+  it('never loads a staged file of other content as the batch: its own records load under another name', async () => {
+    w = await world();
+    const loads: SnowflakeLoad[] = [];
+    const sink = sinkOf(w, { onLoad: (load) => loads.push(load) });
+    await sink.open(w.context);
+    const b = batch('0', 0, 2);
+    // Another run staged other records under this batch's key (and never loaded them).
+    const other = { ...b, records: b.records.map((r) => ({ ...r, id: `other-${r.n}` })) };
+    w.double.inject({ kind: 'COPY', error: '001003', times: 1 });
+    await rejection(sink.write(other, write));
+    expect(await w.storage.head(`events/${stagedFileName(b.id)}`)).toBeDefined();
+    await sink.write(b, write);
+    expect(await ids(w.double)).toEqual(['0-0', '0-1', '0-2']);
+    expect(await ledger(w.double)).toEqual([`0:${b.id}`]);
+    expect(loads.at(-1)).toMatchObject({ copy: 'loaded', rows: 3 });
+    expect(loads.at(-1)!.url).not.toContain(stagedFileName(b.id));
+    // A replay of the same records finds the ledger row.
+    await sink.write(b, write);
+    expect(await ids(w.double)).toEqual(['0-0', '0-1', '0-2']);
+    expect(loads.at(-1)).toMatchObject({ copy: 'in-ledger' });
+  });
+
+  it('does not count a LOADED file with fewer rows than the batch as written', async () => {
+    w = await world();
+    const sink = sinkOf(w, {
+      connection: rewritingCopy(w.double.connection(), (rows) =>
+        rows.map((r) => ({ ...r, rows_loaded: Number(r.rows_loaded) - 1 })),
+      ),
+    });
+    await sink.open(w.context);
+    const error = (await rejection(sink.write(batch('0', 0, 2), write))) as MicrobatchError;
+    expect(error.code).toBe('MB_SINK_FAILED');
+    expect(error.retryable).toBe(false);
+    expect(error.message).toMatch(/loaded 2 rows.*3 records/);
+    expect(await ids(w.double)).toEqual([]);
+    expect(await ledger(w.double)).toEqual([]);
+  });
+
+  for (const status of ['PARTIALLY_LOADED', 'LOAD_FAILED']) {
+    it(`does not count ${status} as written, and rolls back`, async () => {
+      w = await world();
+      const sink = sinkOf(w, {
+        connection: rewritingCopy(w.double.connection(), (rows) =>
+          rows.map((r) => ({ ...r, status, first_error: 'Numeric value is not recognized' })),
+        ),
+      });
+      await sink.open(w.context);
+      const error = (await rejection(sink.write(batch('0', 0, 2), write))) as MicrobatchError;
+      expect(error.code).toBe('MB_SINK_FAILED');
+      expect(error.message).toContain(status);
+      expect(await ids(w.double)).toEqual([]);
+      expect(await ledger(w.double)).toEqual([]);
+    });
+  }
+
+  it('keeps secrets a driver error carries out of MicrobatchError messages', async () => {
+    w = await world();
+    const leaky = Object.assign(
+      new Error(
+        'Failed to connect to account xy12345 with user LOADER password=hunter2 token: ver:1-hint:abc123secret',
+      ),
+      { code: '390100' },
+    );
+    const sink = sinkOf(w, {
+      connection: undefined,
+      connect: () => {
+        throw leaky;
+      },
+    });
+    const error = (await rejection(sink.open(w.context))) as MicrobatchError;
+    expect(error).toBeInstanceOf(MicrobatchError);
+    expect(error.message).not.toMatch(/hunter2|abc123secret/);
+    const failing = sinkOf(w, {
+      connection: {
+        execute(options: SnowflakeExecuteOptions) {
+          options.complete(Object.assign(leaky, { code: '000610' }), {}, undefined);
+        },
+      },
+    });
+    const second = (await rejection(failing.open(w.context))) as MicrobatchError;
+    expect(second.message).not.toMatch(/hunter2|abc123secret/);
+  });
+});
