@@ -121,4 +121,57 @@ describe('snowflakeSink under attack', () => {
     const second = (await rejection(failing.open(w.context))) as MicrobatchError;
     expect(second.message).not.toMatch(/hunter2|abc123secret/);
   });
+
+  it('after the 64-day load history expired, a replay is still stopped by the ledger', async () => {
+    w = await world();
+    const sink = sinkOf(w);
+    await sink.open(w.context);
+    const b = batch('0', 0, 2);
+    await sink.write(b, write);
+    w.double.advance(65 * 24 * 3600 * 1000);
+    const from = w.double.statements.length;
+    await sink.write(b, write);
+    expect(w.double.statementsOf('COPY').filter((s) => w!.double.statements.indexOf(s) >= from)).toEqual([]);
+    expect(await ids(w.double)).toEqual(['0-0', '0-1', '0-2']);
+  });
+
+  for (const kind of ['COPY', 'INSERT', 'COMMIT'] as const) {
+    for (const ran of [false, true]) {
+      it(`390114 on ${kind}${ran ? ' (ran, answer lost)' : ''} with connect(): the batch is retried whole on a new session, loaded once`, async () => {
+        w = await world();
+        const double = w.double;
+        let opened = 0;
+        const sink = sinkOf(w, {
+          connection: undefined,
+          connect: () => {
+            opened++;
+            return double.connection();
+          },
+        });
+        await sink.open(w.context);
+        double.inject({ kind, error: '390114', ran, times: 1 });
+        const error = (await rejection(sink.write(batch('0', 0, 2), write))) as MicrobatchError;
+        expect(error.retryable).toBe(true);
+        // Nothing half done: the old session's transaction is gone, unless its COMMIT ran.
+        expect(await ids(double)).toEqual(kind === 'COMMIT' && ran ? ['0-0', '0-1', '0-2'] : []);
+        await sink.write(batch('0', 0, 2), write);
+        expect(opened).toBe(2);
+        expect(await ids(double)).toEqual(['0-0', '0-1', '0-2']);
+        expect(await ledger(double)).toHaveLength(1);
+      });
+    }
+  }
+
+  it('loads a batch of a partition with odd characters under a safe file name, the partition bound', async () => {
+    w = await world();
+    const sink = sinkOf(w);
+    await sink.open(w.context);
+    const partition = 'a/../b\'); DROP TABLE "DB"."SCH"."EVENTS"; --é';
+    const b = batch(partition, 0, 1);
+    await sink.write(b, write);
+    const copy = w.double.statementsOf('COPY').at(-1)!;
+    expect(copy.sqlText).toMatch(/FILES = \('part-[A-Za-z0-9._=-]+\.parquet'\)/);
+    expect(await sink.committed(partition)).toBe(1);
+    expect((await ids(w.double)).length).toBe(2);
+  });
 });
