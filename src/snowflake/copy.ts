@@ -4,12 +4,19 @@ import { fileLiteral, type StageRef, stageLocation } from './identifiers.js';
 /**
  * The staged file of a batch: `part-<batch id>.parquet`, write-once. Batch ids are made of
  * `[A-Za-z0-9_.~-]`; `~` (their escape character) becomes `=`, which they never hold, so names stay
- * distinct and fit the strict file-name pattern. With `digest` (hex of the bytes): the name used when
- * another run left other content under the plain name.
+ * distinct and fit the strict file-name pattern.
  */
-export function stagedFileName(batchId: string, digest?: string): string {
-  const name = batchId.replace(/~/g, '=');
-  return digest === undefined ? `part-${name}.parquet` : `part-${name}.${digest}.parquet`;
+export function stagedFileName(batchId: string): string {
+  return `part-${batchId.replace(/~/g, '=')}.parquet`;
+}
+
+/**
+ * The name a batch is staged under when another run left other content under its plain name:
+ * `part-<batch id>.<digest>.parquet` (`digest` in hex). A batch id ends in its offset range
+ * (`…-<digits>`), never in `.<hex>`, so the name cannot be another batch's.
+ */
+export function stagedFileNameWithDigest(batchId: string, digest: string): string {
+  return `part-${batchId.replace(/~/g, '=')}.${digest}.parquet`;
 }
 
 /** The storage key of a staged file: the stage path, then the file name. */

@@ -14,7 +14,14 @@ import { requireParquetPeers } from '../parquet/peers.js';
 import { parquetSchema } from '../parquet/schema.js';
 import type { Sink, SinkContext, WriteOptions } from '../sinks/types.js';
 import type { SchemaLike, SchemaOutput } from '../transforms/validate.js';
-import { column, copyStatement, readCopyResult, stagedFileName, stagedKey } from './copy.js';
+import {
+  column,
+  copyStatement,
+  readCopyResult,
+  stagedFileName,
+  stagedFileNameWithDigest,
+  stagedKey,
+} from './copy.js';
 import {
   createTableDDL,
   defaultLedger,
@@ -52,6 +59,8 @@ export interface SnowflakeLoad {
    * `in-ledger` (the ledger already held the batch: nothing ran but the lookup).
    */
   readonly copy: 'loaded' | 'loaded-before' | 'in-ledger';
+  /** Records of the batch as the sink got it (after the transforms). */
+  readonly records: number;
   /** Rows COPY loaded now. */
   readonly rows: number;
   /** The Parquet file's size in bytes. */
@@ -398,7 +407,10 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
       // deployment under the same pipeline name). Loading it would load its records as this batch's:
       // stage this batch's own bytes under a name that carries their digest, and load that.
       const taken = storage.url(key);
-      file = stagedFileName(batch.id, createHash('sha256').update(bytes).digest('hex').slice(0, 16));
+      file = stagedFileNameWithDigest(
+        batch.id,
+        createHash('sha256').update(bytes).digest('hex').slice(0, 16),
+      );
       key = stagedKey(stage, file);
       put = await storage.putIfAbsent(key, bytes, { signal });
       if (put.outcome === 'exists' && !put.identical) {
@@ -426,6 +438,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
       url: storage.url(key),
       staged: put.outcome,
       copy: result.copy,
+      records: batch.records.length,
       rows: result.rows,
       bytes: bytes.length,
       stageMs: staged - started,

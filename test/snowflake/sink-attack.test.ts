@@ -53,7 +53,7 @@ describe('snowflakeSink under attack', () => {
     await sink.write(b, write);
     expect(await ids(w.double)).toEqual(['0-0', '0-1', '0-2']);
     expect(await ledger(w.double)).toEqual([`0:${b.id}`]);
-    expect(loads.at(-1)).toMatchObject({ copy: 'loaded', rows: 3 });
+    expect(loads.at(-1)).toMatchObject({ copy: 'loaded', records: 3, rows: 3 });
     expect(loads.at(-1)!.url).not.toContain(stagedFileName(b.id));
     // A replay of the same records finds the ledger row.
     await sink.write(b, write);
