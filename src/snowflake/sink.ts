@@ -231,6 +231,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
 
   let connection: SnowflakeConnectionLike | undefined = options.connection;
   let opened: SnowflakeConnectionLike | undefined; // the one connect() gave, closed by close()
+  let givenLost = false; // the given connection's session is gone: never use it again
   let context: SinkContext | undefined;
 
   const ready = (call: string): SinkContext => {
@@ -270,6 +271,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
   ): Promise<Record<string, unknown>[]> {
     return execute(c, sqlText, binds).catch((err: unknown) => {
       if (classifyCode(err) === 'reconnect' && connection === c && canReconnect) {
+        if (c === options.connection) givenLost = true;
         destroy(c);
         connection = undefined;
       }
@@ -522,7 +524,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
     close() {
       context = undefined;
       if (opened !== undefined) destroy(opened);
-      connection = options.connection;
+      connection = givenLost ? undefined : options.connection;
     },
   };
 }

@@ -174,4 +174,26 @@ describe('snowflakeSink under attack', () => {
     expect(await sink.committed(partition)).toBe(1);
     expect((await ids(w.double)).length).toBe(2);
   });
+
+  it('after 390114 on a given connection, a reopened sink does not go back to that dead connection', async () => {
+    w = await world();
+    const double = w.double;
+    let opened = 0;
+    const sink = sinkOf(w, {
+      connect: () => {
+        opened++;
+        return double.connection();
+      },
+    });
+    await sink.open(w.context);
+    double.inject({ kind: 'COPY', error: '390114', times: 1 });
+    await rejection(sink.write(batch('0', 0, 2), write));
+    await sink.write(batch('0', 0, 2), write);
+    expect(opened).toBe(1);
+    sink.close();
+    await sink.open(w.context);
+    await sink.write(batch('0', 3, 5), write);
+    expect(await sink.committed('0')).toBe(5);
+    expect((await ids(double)).length).toBe(6);
+  });
 });
