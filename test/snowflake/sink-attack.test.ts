@@ -196,4 +196,24 @@ describe('snowflakeSink under attack', () => {
     expect(await sink.committed('0')).toBe(5);
     expect((await ids(double)).length).toBe(6);
   });
+
+  it('does not count an empty COPY answer as loaded before, even for a file staged by an earlier attempt', async () => {
+    w = await world();
+    let empty = true;
+    const sink = sinkOf(w, {
+      connection: rewritingCopy(w.double.connection(), (rows) => (empty ? [] : rows)),
+    });
+    await sink.open(w.context);
+    const b = batch('0', 0, 2);
+    // An earlier attempt staged the file and crashed before its transaction.
+    w.double.inject({ kind: 'BEGIN', error: '000610', times: 1 });
+    await rejection(sink.write(b, write));
+    const error = (await rejection(sink.write(b, write))) as MicrobatchError;
+    expect(error.code).toBe('MB_SINK_FAILED');
+    expect(error.message).toMatch(/COPY answered no rows/);
+    expect(await ledger(w.double)).toEqual([]);
+    empty = false;
+    await sink.write(b, write);
+    expect(await ids(w.double)).toEqual(['0-0', '0-1', '0-2']);
+  });
 });
