@@ -61,7 +61,7 @@ function codeOf(error: unknown): string | undefined {
 // `password=…`, `token: …`, `"privateKey": "…"` and the like, as a driver's or a proxy's message may
 // carry them; and the password of a URL's user info.
 const SECRET =
-  /\b(password|passwd|pwd|passcode|token|secret|private_?key(?:_?pass)?|client_?secret|authorization)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|\S+)/gi;
+  /\b(password|passwd|pwd|passcode|token|secret|private_?key(?:_?pass)?|client_?secret|authorization)(["']?\s*[:=]\s*)((?:Bearer|Basic|Snowflake Token=)\s*\S+|"[^"]*"|'[^']*'|\S+)/gi;
 const URL_PASSWORD = /(\/\/[^\s/:@]+:)[^\s/@]+@/g;
 
 /**

@@ -1,6 +1,7 @@
 /** snowflakeSink attacked as a hostile user would: odd staged files, short COPY results, secrets in errors. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MicrobatchError } from '../../src/core/errors.js';
+import { scrubSecrets } from '../../src/snowflake/errors.js';
 import { type SnowflakeLoad, snowflakeSink, stagedFileName } from '../../src/snowflake/index.js';
 import type { SnowflakeConnectionLike, SnowflakeExecuteOptions } from '../../src/snowflake/types.js';
 import { rejection } from '../support.js';
@@ -215,5 +216,13 @@ describe('snowflakeSink under attack', () => {
     empty = false;
     await sink.write(b, write);
     expect(await ids(w.double)).toEqual(['0-0', '0-1', '0-2']);
+  });
+
+  it('scrubs the credential forms a driver or proxy message may carry', () => {
+    const said = scrubSecrets(
+      'connect https://loader:s3cr3t@xy12345.snowflakecomputing.com failed; {"password": "p@ss w0rd", privateKeyPass=kp1, token: tk2, Authorization: Bearer abc123}',
+    );
+    expect(said).not.toMatch(/s3cr3t|p@ss|w0rd|kp1|tk2|abc123/);
+    expect(said).toContain('https://loader:***@xy12345.snowflakecomputing.com');
   });
 });
