@@ -117,15 +117,24 @@ export function seedPipeline(options: SeedOptions): Pipeline<unknown> {
   const log = options.log ?? ((line: string) => console.log(line));
   const now = () => new Date().toISOString().slice(11, 23);
   const range = (l: SnowflakeLoad) => `${l.partition} [${l.firstOffset}..${l.lastOffset}]`;
+  // Records per window (from the 'flush' event), to say what the transforms kept.
+  const windows = new Map<string, number>();
   const onLoad = (l: SnowflakeLoad) => {
+    const cut = windows.get(l.batchId);
+    windows.delete(l.batchId);
+    if (cut !== undefined) {
+      log(
+        `${now()} prices transf  ${range(l)} ${cut} in, ${l.records} out (${cut - l.records} invalid, unredactable or duplicate)`,
+      );
+    }
     log(`${now()} prices stage   ${range(l)} ${l.url} ${l.staged} (${l.bytes} bytes, ${l.stageMs}ms)`);
-    const status =
+    log(
       l.copy === 'loaded'
-        ? `LOADED ${l.rows} rows`
+        ? `${now()} prices copy    ${range(l)} LOADED ${l.rows} rows, COMMIT after ${l.transactionMs}ms`
         : l.copy === 'loaded-before'
-          ? 'LOAD_SKIPPED (loaded before)'
-          : 'in the ledger already';
-    log(`${now()} prices copy    ${range(l)} ${status}, COMMIT after ${l.transactionMs}ms`);
+          ? `${now()} prices copy    ${range(l)} LOAD_SKIPPED (loaded before), ledger row added, COMMIT after ${l.transactionMs}ms`
+          : `${now()} prices copy    ${range(l)} not run: the batch is in the ledger already, ROLLBACK after ${l.transactionMs}ms`,
+    );
   };
   const p = pipeline({
     name: 'prices',
@@ -164,13 +173,15 @@ export function seedPipeline(options: SeedOptions): Pipeline<unknown> {
     )
     .deadLetter(kafkaDeadLetter({ producer, topic: options.deadLetterTopic }))
     .build();
+  p.on('flush', ({ batch }) => windows.set(batch.id, batch.records));
   trace(p, { write: log });
   // Delivery latency: from the window's first record to the batch's commit in Snowflake.
-  p.on('write', ({ batch }) =>
+  p.on('write', ({ batch }) => {
+    windows.delete(batch.id);
     log(
       `${now()} prices latency ${batch.partition} [${batch.firstOffset}..${batch.lastOffset}] ${Date.now() - batch.openedAt}ms from first record to load`,
-    ),
-  );
+    );
+  });
   return p;
 }
 

@@ -10,6 +10,15 @@ export function stagedFileName(batchId: string): string {
   return `part-${batchId.replace(/~/g, '=')}.parquet`;
 }
 
+/**
+ * The name a batch is staged under when another run left other content under its plain name:
+ * `part-<batch id>.<digest>.parquet` (`digest` in hex). A batch id ends in its offset range
+ * (`…-<digits>`), never in `.<hex>`, so the name cannot be another batch's.
+ */
+export function stagedFileNameWithDigest(batchId: string, digest: string): string {
+  return `part-${batchId.replace(/~/g, '=')}.${digest}.parquet`;
+}
+
 /** The storage key of a staged file: the stage path, then the file name. */
 export function stagedKey(stage: StageRef, file: string): string {
   return stage.path === '' ? file : `${stage.path}/${file}`;
@@ -48,10 +57,17 @@ const NOTHING = /^Copy executed with 0 files processed\.?$/i;
  * shape B (one `status` row: "Copy executed with 0 files processed.") and shape C (`LOAD_SKIPPED`,
  * "File was loaded before."). B and C mean the files were loaded before: written, no new rows.
  * `LOAD_FAILED` and `PARTIALLY_LOADED` (which ABORT_STATEMENT should never give) and unknown statuses
- * are `MB_SINK_FAILED`, fatal, with the file's first error.
+ * are `MB_SINK_FAILED`, fatal, with the file's first error; so is an answer without rows.
  */
 export function readCopyResult(rows: readonly Record<string, unknown>[], what: string): CopyOutcome {
-  if (rows.length === 0) return { loaded: 0, skipped: 0, rows: 0, shape: 'none' };
+  if (rows.length === 0) {
+    // Not one of COPY's shapes: taken as "loaded before", it would record a batch nobody loaded.
+    throw new MicrobatchError(
+      'MB_SINK_FAILED',
+      `${what}: COPY answered no rows (not a COPY result: one row per file, or the "0 files processed" row); nothing counted as written`,
+      { details: { class: 'fatal' } },
+    );
+  }
   if (rows.length === 1 && NOTHING.test(String(column(rows[0]!, 'status') ?? ''))) {
     return { loaded: 0, skipped: 0, rows: 0, shape: 'none' };
   }

@@ -58,6 +58,20 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+// `password=…`, `token: …`, `"privateKey": "…"` and the like, as a driver's or a proxy's message may
+// carry them; and the password of a URL's user info.
+const SECRET =
+  /\b(password|passwd|pwd|passcode|token|secret|private_?key(?:_?pass)?|client_?secret|authorization)(["']?\s*[:=]\s*)((?:Bearer|Basic|Snowflake Token=)\s*\S+|"[^"]*"|'[^']*'|\S+)/gi;
+const URL_PASSWORD = /(\/\/[^\s/:@]+:)[^\s/@]+@/g;
+
+/**
+ * `text` with anything that looks like a credential replaced by `***`: a driver error's message may
+ * quote connection options (a password, a token), and the sink's messages end up in logs.
+ */
+export function scrubSecrets(text: string): string {
+  return text.replace(SECRET, '$1$2***').replace(URL_PASSWORD, '$1***@');
+}
+
 /** The class of a statement's failure (see {@link SnowflakeErrorClass}). */
 export function classifyCode(error: unknown): SnowflakeErrorClass {
   const code = codeOf(error);
@@ -108,7 +122,7 @@ export function snowflakeError(
     ...(queryId !== undefined && { queryId }),
   };
   // One line: server messages may span several.
-  const said = describeError(error).replace(/\s*\n\s*/g, ' ');
+  const said = scrubSecrets(describeError(error).replace(/\s*\n\s*/g, ' '));
   const base = `${what}: ${statement} failed${describeCode(code, state)}: ${said}`;
   if (kind === 'reconnect') {
     return new MicrobatchError(

@@ -29,7 +29,7 @@ const SAFE_PATH = /^[A-Za-z0-9._/-]+$/;
  * `PUT 'file://…' @stage/path AUTO_COMPRESS=FALSE OVERWRITE=FALSE` through the connection (the
  * driver's file transfer; `AUTO_COMPRESS=FALSE` keeps `.parquet` files as they are). `OVERWRITE=FALSE`
  * makes the key write-once: an existing file answers `SKIPPED`, which is `'exists'`; it counts as
- * identical when `LIST` reports the same MD5 as the body's (the driver itself does not compare).
+ * identical unless `LIST` reports an MD5 other than the body's (the driver itself does not compare).
  * Only what the sink needs (`putIfAbsent`); compaction and listing are for external stages.
  */
 export function snowflakeInternalStage(options: SnowflakeInternalStageOptions): StageStorage {
@@ -83,9 +83,13 @@ export function snowflakeInternalStage(options: SnowflakeInternalStageOptions): 
         const entry = listed.find((r) => String(column(r, 'name') ?? '').endsWith(`/${name}`)) ?? listed[0];
         const md5 = createHash('md5').update(body).digest('hex');
         const size = Number(entry === undefined ? Number.NaN : column(entry, 'size'));
+        // Only an MD5 that LIST shows and that differs proves other content. Without one (LIST
+        // refused, or no md5 column) the file under the batch's write-once key counts as the batch's,
+        // as OVERWRITE=FALSE wrote it: the sink would otherwise stage a second copy on every replay.
+        const listedMd5 = entry === undefined ? '' : String(column(entry, 'md5') ?? '');
         return {
           outcome: 'exists',
-          identical: entry !== undefined && String(column(entry, 'md5') ?? '') === md5,
+          identical: listedMd5 === '' || listedMd5 === md5,
           existing: { key, size: Number.isFinite(size) ? size : -1, modified: 0 },
         };
       } finally {

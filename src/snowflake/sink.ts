@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Batch } from '../core/batch.js';
 import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
 import { show } from '../core/units.js';
@@ -13,7 +14,14 @@ import { requireParquetPeers } from '../parquet/peers.js';
 import { parquetSchema } from '../parquet/schema.js';
 import type { Sink, SinkContext, WriteOptions } from '../sinks/types.js';
 import type { SchemaLike, SchemaOutput } from '../transforms/validate.js';
-import { column, copyStatement, readCopyResult, stagedFileName, stagedKey } from './copy.js';
+import {
+  column,
+  copyStatement,
+  readCopyResult,
+  stagedFileName,
+  stagedFileNameWithDigest,
+  stagedKey,
+} from './copy.js';
 import {
   createTableDDL,
   defaultLedger,
@@ -22,7 +30,7 @@ import {
   type SnowflakeTimestamps,
   snowflakeColumns,
 } from './ddl.js';
-import { classifyCode, snowflakeError } from './errors.js';
+import { classifyCode, scrubSecrets, snowflakeError } from './errors.js';
 import { parseStage, qualifiedName, type SnowflakeTableName } from './identifiers.js';
 import { exclusive, execute, isConnection } from './session.js';
 import type { SnowflakeBind, SnowflakeConnectionLike } from './types.js';
@@ -51,6 +59,8 @@ export interface SnowflakeLoad {
    * `in-ledger` (the ledger already held the batch: nothing ran but the lookup).
    */
   readonly copy: 'loaded' | 'loaded-before' | 'in-ledger';
+  /** Records of the batch as the sink got it (after the transforms). */
+  readonly records: number;
   /** Rows COPY loaded now. */
   readonly rows: number;
   /** The Parquet file's size in bytes. */
@@ -221,6 +231,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
 
   let connection: SnowflakeConnectionLike | undefined = options.connection;
   let opened: SnowflakeConnectionLike | undefined; // the one connect() gave, closed by close()
+  let givenLost = false; // the given connection's session is gone: never use it again
   let context: SinkContext | undefined;
 
   const ready = (call: string): SinkContext => {
@@ -234,7 +245,12 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
     try {
       c = await connect!();
     } catch (error) {
-      throw MicrobatchError.wrap(error, 'MB_SINK_FAILED', `${what0}: connect() failed`, { retryable: true });
+      if (MicrobatchError.is(error)) throw error;
+      throw new MicrobatchError(
+        'MB_SINK_FAILED',
+        `${what0}: connect() failed: ${scrubSecrets(describeError(error))}`,
+        { cause: error, retryable: true },
+      );
     }
     if (!isConnection(c)) {
       throw invalidOptions(
@@ -255,6 +271,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
   ): Promise<Record<string, unknown>[]> {
     return execute(c, sqlText, binds).catch((err: unknown) => {
       if (classifyCode(err) === 'reconnect' && connection === c && canReconnect) {
+        if (c === options.connection) givenLost = true;
         destroy(c);
         connection = undefined;
       }
@@ -321,6 +338,14 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
         await run(c, copyStatement(table, stage, [file]), undefined, statement, what),
         what,
       );
+      if (outcome.loaded > 0 && outcome.rows !== batch.records.length) {
+        // ABORT_STATEMENT should make this impossible; if a COPY still drops rows, they are not written.
+        throw new MicrobatchError(
+          'MB_SINK_FAILED',
+          `${what}: COPY loaded ${outcome.rows} rows from ${file} for a batch of ${batch.records.length} records; rolled back, nothing counted as written`,
+          { details: { statement, class: 'data', rows: outcome.rows, records: batch.records.length } },
+        );
+      }
       if (outcome.loaded === 0 && outcome.skipped === 0 && put.outcome === 'created') {
         // The file is new, so it cannot have been loaded before: COPY does not see where we staged it.
         throw new MicrobatchError(
@@ -376,14 +401,30 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
     }
     if (signal.aborted)
       throw new MicrobatchError('MB_ABORTED', `${what}: write aborted`, { cause: signal.reason });
-    const file = stagedFileName(batch.id);
-    const key = stagedKey(stage, file);
-    const put = await storage.putIfAbsent(key, bytes, { signal });
+    let file = stagedFileName(batch.id);
+    let key = stagedKey(stage, file);
+    let put = await storage.putIfAbsent(key, bytes, { signal });
     if (put.outcome === 'exists' && !put.identical) {
-      // The key names the batch's records (its id is the offset range): the staged file holds them.
+      // Another run staged other content under this batch's name (other transforms, another
+      // deployment under the same pipeline name). Loading it would load its records as this batch's:
+      // stage this batch's own bytes under a name that carries their digest, and load that.
+      const taken = storage.url(key);
+      file = stagedFileNameWithDigest(
+        batch.id,
+        createHash('sha256').update(bytes).digest('hex').slice(0, 16),
+      );
+      key = stagedKey(stage, file);
+      put = await storage.putIfAbsent(key, bytes, { signal });
+      if (put.outcome === 'exists' && !put.identical) {
+        throw new MicrobatchError(
+          'MB_SINK_FAILED',
+          `${what}: ${storage.url(key)} already exists with other content; refusing to load it as this batch`,
+          { details: { statement: 'stage write', class: 'fatal' } },
+        );
+      }
       logger.warn(
-        { url: storage.url(key), batch: batch.id, bytes: bytes.length, existingBytes: put.existing.size },
-        'snowflakeSink: the staged file of this batch already exists with other content (an earlier write of the same records); kept as it is',
+        { taken, url: storage.url(key), batch: batch.id, bytes: bytes.length },
+        'snowflakeSink: the staged file of this batch already exists with other content (not loaded); staged the batch under a name with its digest',
       );
     }
     const staged = clock.now();
@@ -399,6 +440,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
       url: storage.url(key),
       staged: put.outcome,
       copy: result.copy,
+      records: batch.records.length,
       rows: result.rows,
       bytes: bytes.length,
       stageMs: staged - started,
@@ -482,7 +524,7 @@ export function snowflakeSink<T = Record<string, unknown>>(options: SnowflakeSin
     close() {
       context = undefined;
       if (opened !== undefined) destroy(opened);
-      connection = options.connection;
+      connection = givenLost ? undefined : options.connection;
     },
   };
 }

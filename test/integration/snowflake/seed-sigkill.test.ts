@@ -139,6 +139,9 @@ describe('the seed pipeline, SIGKILLed at random', () => {
     expect(last.output(), why('the last run')).toMatch(/^done .* exactly-once$/m);
     // The log reads like the seed worker's: windows, stage writes, COPY status, commits.
     expect(last.output()).toMatch(/ prices window /);
+    expect(last.output()).toMatch(
+      / prices transf .* \d+ in, \d+ out \(\d+ invalid, unredactable or duplicate\)/,
+    );
     expect(last.output()).toMatch(/ prices stage .* s3:\/\/.*part-.*\.parquet (created|exists)/);
     expect(last.output()).toMatch(/ prices copy .* (LOADED \d+ rows|LOAD_SKIPPED|in the ledger)/);
 
