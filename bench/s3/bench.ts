@@ -15,11 +15,12 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   ListObjectsV2Command,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { startS3Proxy } from '../../test/infra/s3proxy/server.js';
 import { runWorker } from '../lib/child.js';
 import { median } from '../lib/stats.js';
+import { adminClient } from './admin.js';
 
 /** The heading of this benchmark's section in bench/RESULTS.md. */
 export const S3_HEADING = '## S3: the lake on S3Proxy vs a hand-written PutObject loop';
@@ -82,14 +83,7 @@ export async function s3Bench({ quick }: { quick: boolean }): Promise<{
   const runs: Record<(typeof VARIANTS)[number], S3Run[]> = { hand: [], microbatch: [] };
   const compactions: S3Run[] = [];
   try {
-    const admin = new S3Client({
-      endpoint: server.endpoint,
-      region: server.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    });
-    process.env.MB_S3_ACCESS_KEY_ID = server.accessKeyId;
-    process.env.MB_S3_SECRET_ACCESS_KEY = server.secretAccessKey;
+    const admin = adminClient(server);
     for (let round = 1; round <= rounds; round++) {
       for (let k = 0; k < VARIANTS.length; k++) {
         const variant = VARIANTS[(round - 1 + k) % VARIANTS.length]!;

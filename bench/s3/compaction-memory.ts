@@ -20,10 +20,10 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
 } from '@aws-sdk/client-s3';
 import { startS3Proxy } from '../../test/infra/s3proxy/server.js';
 import { runWorker } from '../lib/child.js';
+import { adminClient } from './admin.js';
 
 const LIVE = process.argv.includes('--live');
 const FLAGS = LIVE ? ['--expose-gc'] : [];
@@ -53,14 +53,7 @@ const loadBefore = os.loadavg();
 const server = await startS3Proxy({ backend: 'filesystem' });
 const rows: string[] = [];
 try {
-  const admin = new S3Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-  });
-  process.env.MB_S3_ACCESS_KEY_ID = server.accessKeyId;
-  process.env.MB_S3_SECRET_ACCESS_KEY = server.secretAccessKey;
+  const admin = adminClient(server);
   const run = async (args: string[]) => {
     const bucket = args[3]!;
     const result = await runWorker<Run>(

@@ -10,12 +10,13 @@ import {
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
-  S3Client,
+  type S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { inject } from 'vitest';
+import { s3ClientFor } from '../../infra/s3proxy/client.js';
 import type { S3Endpoint } from '../../infra/s3proxy/server.js';
 
 /** The S3 server of this run. */
@@ -32,13 +33,7 @@ export function s3Endpoint(): S3Endpoint {
 
 /** A client for `server` with path-style addressing (S3Proxy serves no virtual hosts). */
 export function s3Client(server: S3Endpoint = s3Endpoint(), config: S3ClientConfig = {}): S3Client {
-  return new S3Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    ...config,
-  });
+  return s3ClientFor(server, config);
 }
 
 /** Creates a bucket with a unique name. */
