@@ -27,7 +27,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ADAPTIVE_HEADING, adaptiveSection } from './adaptive/report.js';
 import type { AdaptiveResult } from './adaptive/run.js';
 import { COMPACTION_HEADING, compactionBench } from './compaction/bench.js';
@@ -311,6 +311,7 @@ function replaceSection(args: Args, splice: (previous: string) => string): strin
   } catch {
     previous = '# microbatch benchmark results\n';
   }
+  mkdirSync(dirname(target), { recursive: true });
   writeFileSync(target, splice(previous));
   return target;
 }
