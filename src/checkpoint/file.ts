@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { safeName } from '../core/batch.js';
+import { codeTable } from '../core/code-table.js';
 import { replaceFile, syncDirectory } from '../core/durable-fs.js';
 import { describeError, invalidOptions, MicrobatchError } from '../core/errors.js';
 import { acquireLock, describeHolder, releaseLock } from '../core/lock-file.js';
@@ -73,14 +74,14 @@ export function checkpointFileName(pipeline: string): string {
 }
 
 // I/O errors worth a sentence of their own; the rest show Node's message.
-const IO_HINTS: Record<string, string> = {
+const IO_HINTS = codeTable({
   ENOSPC: 'no space left on the device',
   EDQUOT: 'disk quota exceeded',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EROFS: 'read-only file system',
   EMFILE: 'too many open files',
-};
+});
 
 /**
  * The error of every checkpoint failure: `MB_CHECKPOINT_FAILED`, with `details.reason` saying

@@ -1,3 +1,4 @@
+import { codeTable } from '../core/code-table.js';
 import { describeError, isRetryable, MicrobatchError } from '../core/errors.js';
 
 /** The fields of a `pg` `DatabaseError` that classification reads. */
@@ -17,7 +18,7 @@ export interface PgErrorLike {
  * row errors below when `onRowError` is `'dead-letter'`.
  * (https://www.postgresql.org/docs/current/errcodes-appendix.html)
  */
-const RETRYABLE_STATES: Record<string, string> = {
+const RETRYABLE_STATES = codeTable({
   '40001': 'serialization failure',
   '40P01': 'deadlock detected',
   '55P03': 'lock not available (lock_timeout)',
@@ -30,7 +31,7 @@ const RETRYABLE_STATES: Record<string, string> = {
   '53100': 'disk full',
   '53200': 'out of memory',
   '58030': 'I/O error',
-};
+});
 
 /** Whether a `pg` error means the connection is gone: it must not go back to the pool. */
 export function isConnectionError(error: unknown): boolean {

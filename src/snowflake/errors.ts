@@ -1,3 +1,4 @@
+import { codeTable } from '../core/code-table.js';
 import { describeError, isRetryable, MicrobatchError } from '../core/errors.js';
 import type { SnowflakeErrorLike } from './types.js';
 
@@ -16,32 +17,32 @@ export type SnowflakeErrorClass =
  * Server codes that mean "busy, try again later" (see ../shared/SNOWFLAKE-S3.md §1.6, §6):
  * back-pressure for the adaptive trigger.
  */
-const BACKPRESSURE: Record<string, string> = {
+const BACKPRESSURE = codeTable({
   '000610': 'too many concurrent requests for the user',
   '000625': 'too many statements waiting for the table lock',
   '000630': 'statement or warehouse timeout',
   '000603': 'internal error, transient',
-};
+});
 
 /** Codes after which the connection object is unusable: the session or its master token is gone. */
-const RECONNECT: Record<string, string> = {
+const RECONNECT = codeTable({
   '390114': 'the master token expired',
   '390104': 'the session token is invalid',
   '390111': 'the session is gone',
   '407001': 'the connection is not connected',
   '407002': 'the connection was disconnected',
   '405503': 'the connection was terminated',
-};
+});
 
 /** The driver's network failures (numeric codes, after its own retries). */
-const NETWORK: Record<string, string> = {
+const NETWORK = codeTable({
   '401001': 'network error',
   '401002': 'HTTP failure',
   '401003': 'unexpected response',
-};
+});
 
 /** Hints appended to fatal errors of well-known codes. */
-const HINTS: Record<string, string> = {
+const HINTS = codeTable({
   '002003':
     'the table, the stage or the ledger does not exist or the role cannot see it (see docs/snowflake.md, "Set-up")',
   '003001':
@@ -50,7 +51,7 @@ const HINTS: Record<string, string> = {
   '001003': 'a SQL compilation error (please report it: the sink builds every statement)',
   '000904': 'an invalid identifier: a column of the schema is missing from the table',
   '002019': 'PARQUET loads into named columns only with MATCH_BY_COLUMN_NAME',
-};
+});
 
 function codeOf(error: unknown): string | undefined {
   const code = (error as SnowflakeErrorLike | undefined)?.code;

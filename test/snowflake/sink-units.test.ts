@@ -134,6 +134,15 @@ describe('error classification', () => {
     );
   });
 
+  it('never takes a code for a known one through the prototype chain', () => {
+    for (const code of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      expect(classifyCode(error(code)), code).toBe('fatal');
+      expect(snowflakeError(error(code), 'snowflakeSink "T"', 'COPY INTO "T"', false).message).not.toMatch(
+        /function|\[native code\]/,
+      );
+    }
+  });
+
   it('asks for a new connection when the session is gone', () => {
     for (const code of ['390114', '390104', '390111', 407002, '405503']) {
       expect(classifyCode(error(code)), String(code)).toBe('reconnect');
