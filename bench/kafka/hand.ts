@@ -29,13 +29,16 @@ interface Lane {
 /**
  * Runs the loop on a connected consumer until every partition of `topic` is committed up to
  * `ends` (its end offsets); resolves with the records and batches written and when the last commit
- * landed (`performance.now()`). The consumer is stopped afterwards, not disconnected.
+ * landed (`performance.now()`). The consumer is stopped afterwards, not disconnected. With
+ * `onRead`, the worker calls the function it is given once the whole topic was handed over, and
+ * every buffer is flushed at once.
  */
 export async function runHand(
   consumer: Consumer,
   topic: string,
   ends: number[],
   sink: Sink<unknown>,
+  onRead?: (drain: () => void) => void,
 ): Promise<{ records: number; batches: number; committedAt: number; cpuAt: NodeJS.CpuUsage }> {
   await sink.open?.({ pipeline: 'bench', clock: systemClock, logger: silentLogger });
   const lanes = new Map<number, Lane>();
@@ -90,6 +93,11 @@ export async function runHand(
       if (lane.records.length > 0 && now - lane.openedAt >= WINDOW_MS) void flush(partition, lane);
     }
   }, 50);
+
+  // The topic is read: flush every buffer now rather than when its window closes.
+  onRead?.(() => {
+    for (const [partition, lane] of lanes) void flush(partition, lane);
+  });
 
   consumer.on(consumer.events.CRASH, ({ payload }) => failed(payload.error));
   await consumer.subscribe({ topics: [topic], fromBeginning: true });

@@ -11,9 +11,11 @@ import { triggers } from '../../src/triggers/index.js';
 import { BATCH_RECORDS, WINDOW_MS } from './workload.js';
 
 /**
- * Runs the pipeline until every partition of `topic` is committed up to `ends`, then stops it
- * (nothing is left to drain) and resolves with what it wrote, when the last commit landed
- * (`performance.now()`) and its guarantee. The source disconnects the consumer.
+ * Runs the pipeline until every partition of `topic` is committed up to `ends`, then stops it and
+ * resolves with what it wrote, when the last commit landed (`performance.now()`) and its guarantee.
+ * The source disconnects the consumer. With `onRead`, the worker calls the function it is given
+ * once the whole topic was handed over: `pipeline.stop()` then drains at once (flushes every open
+ * window, writes, commits); without it the last windows close on their 1 s timer.
  */
 export async function runMicrobatch(
   consumer: Consumer,
@@ -22,6 +24,7 @@ export async function runMicrobatch(
   topic: string,
   ends: number[],
   sink: Sink<unknown>,
+  onRead?: (drain: () => void) => void,
 ): Promise<{
   records: number;
   batches: number;
@@ -56,10 +59,14 @@ export async function runMicrobatch(
     if (committed.every((next, k) => next >= ends[k]!)) finished();
   });
   const running = p.run();
+  let stopping: ReturnType<typeof p.stop> | undefined;
+  onRead?.(() => {
+    stopping ??= p.stop();
+  });
   if (process.env.MB_BENCH_TRACE === '1') traceBackPressure(p, source, done);
   // A failure ends the run at once rather than waiting for commits that will not come.
   await Promise.race([done, running]);
-  const report = await p.stop();
+  const report = await (stopping ?? p.stop());
   await running;
   return { records: report.records.written, batches, committedAt, cpuAt, guarantee: report.guarantee };
 }

@@ -1,17 +1,19 @@
 /**
  * One run of the Kafka benchmark in its own process:
  *
- *   tsx bench/kafka/worker.ts <raw|raw-keep|hand|microbatch|microbatch-lake|hand-lake> <brokers> <topic>
+ *   tsx bench/kafka/worker.ts <raw|raw-keep|hand|microbatch|microbatch-lake|hand-lake|microbatch-wait> <brokers> <topic>
  *
  * Reads the whole topic from the beginning with a fresh consumer group, into a memory sink or a
  * Parquet lake in a temporary directory, and prints records/s (first fetched batch → every
- * partition's end offset committed) and peak RSS.
+ * partition's end offset committed) and peak RSS. Once every partition's last message has been
+ * handed over, the batching variants drain (flush what they buffer at once) — except
+ * `microbatch-wait`, which lets its last 1 s windows close on their own.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { parquetLakeSink } from '../../src/lake/sink.js';
 import { memorySink } from '../../src/sinks/memory.js';
@@ -52,22 +54,37 @@ async function main(): Promise<void> {
   // The clock starts at the first batch kafkajs hands over, the same event for every variant.
   let firstAt: number | undefined;
   let cpuAtFirst: NodeJS.CpuUsage | undefined;
+  // The main thread's share of the read phase: how busy its event loop was, and (Node ≥ 23.9) its CPU.
+  let eluAtFirst: EventLoopUtilization | undefined;
+  let threadAtFirst: NodeJS.CpuUsage | undefined;
   const off = consumer.on(consumer.events.START_BATCH_PROCESS, () => {
     if (firstAt !== undefined) return;
     firstAt = performance.now();
     cpuAtFirst = process.cpuUsage();
+    eluAtFirst = performance.eventLoopUtilization();
+    threadAtFirst = threadCpu();
   });
   // When kafkajs had handed over every partition's last message (what follows is the variant's tail:
   // its last windows closing, writes and commits).
   const fetched = ends.map(() => 0);
   let readAt: number | undefined;
   let cpuAtRead: NodeJS.CpuUsage | undefined;
+  let readElu: number | undefined;
+  let readThreadCpuMs: number | undefined;
+  // What the variant does once the topic is read (the batching variants drain).
+  let whenRead: () => void = () => {};
   const offEnd = consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
     const next = Number(payload.lastOffset) + 1;
     if (next > fetched[payload.partition]!) fetched[payload.partition] = next;
     if (readAt === undefined && fetched.every((offset, p) => offset >= ends[p]!)) {
       readAt = performance.now();
       cpuAtRead = process.cpuUsage();
+      readElu = performance.eventLoopUtilization(eluAtFirst).utilization;
+      const thread = threadCpu();
+      if (thread !== undefined && threadAtFirst !== undefined) {
+        readThreadCpuMs = (thread.user - threadAtFirst.user + thread.system - threadAtFirst.system) / 1000;
+      }
+      whenRead();
     }
   });
   let outcome: {
@@ -83,11 +100,22 @@ async function main(): Promise<void> {
       outcome = { ...(await runRaw(consumer, topic, ends, hold)), guarantee: 'none (no commits)' };
       await consumer.disconnect();
     } else if (variant === 'hand' || variant === 'hand-lake') {
-      outcome = { ...(await runHand(consumer, topic, ends, sink)), guarantee: 'at-least-once' };
+      outcome = {
+        ...(await runHand(consumer, topic, ends, sink, (drain) => {
+          whenRead = drain;
+        })),
+        guarantee: 'at-least-once',
+      };
       await consumer.disconnect();
     } else {
       // The source disconnects the consumer when the pipeline stops.
-      outcome = await runMicrobatch(consumer, admin, groupId, topic, ends, sink);
+      const onRead =
+        variant === 'microbatch-wait'
+          ? undefined
+          : (drain: () => void) => {
+              whenRead = drain;
+            };
+      outcome = await runMicrobatch(consumer, admin, groupId, topic, ends, sink, onRead);
     }
   } finally {
     off();
@@ -111,11 +139,19 @@ async function main(): Promise<void> {
     readMs: (readAt ?? outcome.committedAt) - (firstAt ?? outcome.committedAt),
     cpuMs,
     readCpuMs: cpuSince(cpuAtRead ?? outcome.cpuAt),
+    ...(readElu !== undefined && { readElu }),
+    ...(readThreadCpuMs !== undefined && { readThreadCpuMs }),
     peakRss: process.resourceUsage().maxRSS * 1024,
     baselineRss,
     guarantee: outcome.guarantee,
   };
   emitResult(result);
+}
+
+/** The main thread's CPU time, where Node has `process.threadCpuUsage()` (23.9 and later). */
+function threadCpu(): NodeJS.CpuUsage | undefined {
+  const read = (process as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage;
+  return read?.call(process);
 }
 
 main().catch((error: unknown) => {

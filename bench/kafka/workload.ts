@@ -36,7 +36,12 @@ export function price(i: number): Price {
   };
 }
 
-/** The variants, each run in a fresh process with a fresh consumer group. */
+/**
+ * The variants, each run in a fresh process with a fresh consumer group. Every batching variant
+ * drains once kafkajs has handed over each partition's last message (the topic is read: its last
+ * windows are flushed at once, as `pipeline.stop()` does), except `microbatch-wait`, which waits its
+ * last windows out as a consumer of an endless stream would.
+ */
 export const KAFKA_VARIANTS = [
   'raw',
   'raw-keep',
@@ -44,6 +49,7 @@ export const KAFKA_VARIANTS = [
   'microbatch',
   'microbatch-lake',
   'hand-lake',
+  'microbatch-wait',
 ] as const;
 export type KafkaVariant = (typeof KAFKA_VARIANTS)[number];
 
@@ -54,7 +60,10 @@ export interface KafkaRunResult {
   records: number;
   /** Batches the sink received. */
   batches: number;
-  /** From the first fetched batch to the commit of the last offset of every partition, ms. */
+  /**
+   * From the first fetched batch to the commit of the last offset of every partition, ms (raw: to
+   * the last message parsed).
+   */
   elapsedMs: number;
   recordsPerSecond: number;
   /**
@@ -66,6 +75,10 @@ export interface KafkaRunResult {
   cpuMs: number;
   /** CPU time of the process over `readMs`, ms. */
   readCpuMs: number;
+  /** The main thread's event-loop utilisation over `readMs` (0–1): 1 means it never waited. */
+  readElu?: number;
+  /** The main thread's own CPU time over `readMs`, ms (Node ≥ 23.9, `process.threadCpuUsage()`). */
+  readThreadCpuMs?: number;
   /** `process.resourceUsage().maxRSS` at the end, bytes. */
   peakRss: number;
   /** RSS before the consumer connected, bytes. */

@@ -7,7 +7,7 @@ import { toEventTime } from '../event-time/buckets.js';
 import type { Source, SourceChunk, SourceContext, SourceReader, SourceRejection } from '../sources/types.js';
 import { type FetchedBatch, type KafkaClient, kafkajsClient } from './client.js';
 import { type ConsumerLink, commitOwned, linkOf, wakeJoinWaiters } from './link.js';
-import { decodeJson, headersOf, viewOf } from './message.js';
+import { decimal, decodeJson, headersOf, viewOf } from './message.js';
 import type { KafkaMessage, KafkaSourceOptions } from './options.js';
 import { kafkaPartition, parseKafkaPartition } from './partition.js';
 import type { KafkaBatchLike, KafkaConsumerLike } from './types.js';
@@ -525,9 +525,11 @@ class KafkaReader<T> implements SourceReader<T> {
     const { decode, eventTime } = this.#settings;
     const messages = batch.messages;
     const n = messages.length;
-    const values: T[] = [];
-    const sizes: number[] = [];
-    const times: (number | undefined)[] = [];
+    // Sized for the whole batch up front (no growing by copies); cut to what was taken at the end.
+    const values = new Array<T>(n);
+    const sizes = new Array<number>(n);
+    const times = new Array<number | undefined>(n);
+    let k = 0;
     let offsets: number[] | undefined;
     let firstOffset = -1;
     let lastOffset = -1;
@@ -538,7 +540,7 @@ class KafkaReader<T> implements SourceReader<T> {
     let next = assigned.next;
     for (let i = 0; i < n; i++) {
       const message = messages[i]!;
-      const offset = Number(message.offset);
+      const offset = decimal(message.offset);
       if (!Number.isSafeInteger(offset) || offset < 0) {
         assigned.next = next;
         throw new MicrobatchError(
@@ -554,7 +556,7 @@ class KafkaReader<T> implements SourceReader<T> {
       const { key, value: raw } = message;
       const size = (raw?.length ?? 0) + (key?.length ?? 0);
       bytes += size;
-      const timestamp = Number(message.timestamp);
+      const timestamp = decimal(message.timestamp);
       let value: T;
       let view: KafkaMessage | undefined;
       try {
@@ -580,7 +582,6 @@ class KafkaReader<T> implements SourceReader<T> {
         });
         continue;
       }
-      const k = values.length;
       if (k === 0) firstOffset = offset;
       else if (offsets !== undefined) offsets.push(offset);
       else if (offset !== lastOffset + 1) {
@@ -590,9 +591,9 @@ class KafkaReader<T> implements SourceReader<T> {
         offsets.push(offset);
       }
       lastOffset = offset;
-      values.push(value);
-      sizes.push(size);
-      if (eventTime === undefined) times.push(Number.isFinite(timestamp) ? timestamp : undefined);
+      values[k] = value;
+      sizes[k] = size;
+      if (eventTime === undefined) times[k] = Number.isFinite(timestamp) ? timestamp : undefined;
       else {
         view ??= viewOf(topic, partition, offset, timestamp, message);
         let time: number | undefined;
@@ -601,7 +602,7 @@ class KafkaReader<T> implements SourceReader<T> {
         } catch {
           time = undefined; // `.eventTime()` judges a missing time by its `invalid` policy
         }
-        times.push(time);
+        times[k] = time;
       }
       if (key !== null && key !== undefined) {
         keys ??= new Array<string | undefined>(k).fill(undefined);
@@ -612,14 +613,20 @@ class KafkaReader<T> implements SourceReader<T> {
         headers ??= new Array<Readonly<Record<string, string>> | undefined>(k).fill(undefined);
         headers.push(text);
       } else headers?.push(undefined);
+      k++;
     }
     assigned.next = next;
-    const records = values.length + (rejected?.length ?? 0);
+    if (k < n) {
+      values.length = k;
+      sizes.length = k;
+      times.length = k;
+    }
+    const records = k + (rejected?.length ?? 0);
     if (records === 0) return undefined;
     // Values around a reject are not consecutive: their offsets are listed.
     if (rejected !== undefined && offsets === undefined) {
-      offsets = new Array<number>(values.length);
-      for (let j = 0; j < values.length; j++) offsets[j] = firstOffset + j;
+      offsets = new Array<number>(k);
+      for (let j = 0; j < k; j++) offsets[j] = firstOffset + j;
     }
     const chunk: SourceChunk<T> = {
       partition: assigned.name,
