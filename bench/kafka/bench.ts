@@ -94,6 +94,10 @@ export interface KafkaRaw {
       /** Records per second of the read phase (first fetched batch → every last message handed over). */
       readRecordsPerSecond: number;
       readCpuMs: number;
+      /** Median event-loop utilisation of the main thread over the read phase (0–1). */
+      readElu: number | undefined;
+      /** Median CPU of the main thread over the read phase, ms (Node ≥ 23.9). */
+      readThreadCpuMs: number | undefined;
     }
   >;
 }
@@ -120,7 +124,7 @@ export async function kafkaBench(options: KafkaBenchOptions): Promise<{
 }> {
   const { quick } = options;
   const records = quick ? QUICK_RECORDS : RECORDS;
-  const rounds = quick ? 1 : 3;
+  const rounds = quick ? 1 : 5;
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const date = new Date();
   const loadBefore = os.loadavg();
@@ -184,6 +188,8 @@ export async function kafkaBench(options: KafkaBenchOptions): Promise<{
           cpuMs: median(runs[v].map((r) => r.cpuMs)),
           readRecordsPerSecond: median(runs[v].map((r) => r.records / (r.readMs / 1000))),
           readCpuMs: median(runs[v].map((r) => r.readCpuMs)),
+          readElu: medianOf(runs[v].map((r) => r.readElu)),
+          readThreadCpuMs: medianOf(runs[v].map((r) => r.readThreadCpuMs)),
         },
       ]),
     ) as KafkaRaw['variants'];
@@ -223,6 +229,11 @@ async function produce(
   const total = ends.reduce((sum, end) => sum + end, 0);
   if (total !== records) throw new Error(`topic ${topic} holds ${total} messages, expected ${records}`);
   return { topic, produceSeconds };
+}
+
+/** The median of the values a run reported, if every run reported one. */
+function medianOf(values: (number | undefined)[]): number | undefined {
+  return values.every((x) => x !== undefined) && values.length > 0 ? median(values as number[]) : undefined;
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -309,11 +320,11 @@ function section(
       `Records/s counts from the first batch kafkajs hands over to the commit of ` +
       `every partition's end offset (raw: to the last message parsed); tail = the part of that after kafkajs handed over every ` +
       `partition's last message (the drain's writes and commits; for the last row, its last windows closing first); CPU = the process's user + system ` +
-      `time over the same span; "read phase" = the span up to that moment (records/s and CPU without the tail); peak RSS is the child's \`maxRSS\`. ${raw.rounds} interleaved run(s) per variant, median shown.` +
+      `time over the same span; "read phase" = the span up to that moment (records/s and CPU without the tail); main thread = its event loop's utilisation over the read phase (1.00: it never waited for the network) and its own CPU time where Node has \`process.threadCpuUsage()\` (24); peak RSS is the child's \`maxRSS\`. ${raw.rounds} interleaved run(s) per variant, median shown.` +
       (quick ? ' (--quick: 100,000 messages, one run; not a measurement.)' : ''),
     '',
-    '| variant | records/s (median) | runs | tail | CPU | read phase: records/s, CPU | peak RSS | × raw | × hand | read phase × raw |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| variant | records/s (median) | runs | tail | CPU | read phase: records/s, CPU | main thread: busy, CPU | peak RSS | × raw | × hand | read phase × raw |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const v of KAFKA_VARIANTS) {
     const r = raw.variants[v];
@@ -321,7 +332,8 @@ function section(
     lines.push(
       `| ${LABELS[v]} | **${int(r.recordsPerSecond)}** | ${r.runs.map((x) => int(x.recordsPerSecond)).join(', ')} | ` +
         `${(Math.max(0, r.tailMs) / 1000).toFixed(2)} s | ${(r.cpuMs / 1000).toFixed(2)} s | ` +
-        `${int(r.readRecordsPerSecond)}, ${(r.readCpuMs / 1000).toFixed(2)} s | ${mib(r.peakRss)} MiB | ` +
+        `${int(r.readRecordsPerSecond)}, ${(r.readCpuMs / 1000).toFixed(2)} s | ` +
+        `${r.readElu === undefined ? '–' : r.readElu.toFixed(2)}, ${r.readThreadCpuMs === undefined ? '–' : `${(r.readThreadCpuMs / 1000).toFixed(2)} s`} | ${mib(r.peakRss)} MiB | ` +
         `${(r.recordsPerSecond / ceiling).toFixed(2)}× | ${v.startsWith('raw') || v === 'microbatch-wait' ? '' : `${(r.recordsPerSecond / base).toFixed(2)}×`} | ` +
         `${(r.readRecordsPerSecond / raw.variants.raw.readRecordsPerSecond).toFixed(2)}× |`,
     );

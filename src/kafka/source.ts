@@ -538,6 +538,8 @@ class KafkaReader<T> implements SourceReader<T> {
     let rejected: SourceRejection[] | undefined;
     let bytes = 0;
     let next = assigned.next;
+    let lastStamp: string | undefined;
+    let lastTime = Number.NaN;
     for (let i = 0; i < n; i++) {
       const message = messages[i]!;
       const offset = decimal(message.offset);
@@ -556,7 +558,13 @@ class KafkaReader<T> implements SourceReader<T> {
       const { key, value: raw } = message;
       const size = (raw?.length ?? 0) + (key?.length ?? 0);
       bytes += size;
-      const timestamp = decimal(message.timestamp);
+      // Messages of a producer batch mostly share their millisecond: parse a timestamp once per run.
+      const stamp = message.timestamp;
+      if (stamp !== lastStamp) {
+        lastStamp = stamp;
+        lastTime = decimal(stamp);
+      }
+      const timestamp = lastTime;
       let value: T;
       let view: KafkaMessage | undefined;
       try {

@@ -8,6 +8,12 @@ import { SizeSampler } from './size-sampler.js';
 
 const NO_REJECTS: SourceRejection[] = [];
 
+/**
+ * How a chunk is appended: `bulk` (no sizes known: runs at the sampled average), `known` (sizes
+ * known, nothing else to judge per record: runs), `each` (record by record).
+ */
+type Path = 'bulk' | 'known' | 'each';
+
 /** Where appending a chunk stopped, and how many bytes it waits for. */
 interface Position {
   value: number;
@@ -73,12 +79,28 @@ export class Ingest {
     settings.adaptive?.arrived(chunk.values.length + (chunk.rejected?.length ?? 0), settings.clock.now());
     const position: Position = { value: 0, reject: 0, need: 0 };
     const rejected = chunk.rejected ?? NO_REJECTS;
-    const bulk =
-      !settings.sizeEach && rejected.length === 0 && chunk.bytes === undefined && eventTime === undefined;
-    if (bulk) this.#appendBulk(lane, chunk, position);
-    else this.#appendEach(lane, chunk, rejected, position);
+    const path: Path =
+      settings.sizeEach || rejected.length > 0 || eventTime !== undefined
+        ? 'each'
+        : chunk.bytes === undefined
+          ? 'bulk'
+          : 'known';
+    this.#appendBy(path, lane, chunk, rejected, position);
     if (position.value >= chunk.values.length && position.reject >= rejected.length) return undefined;
-    return this.#appendRest(lane, chunk, rejected, bulk, position);
+    return this.#appendRest(lane, chunk, rejected, path, position);
+  }
+
+  /** Appends what `path` can of a chunk from `position` on. */
+  #appendBy(
+    path: Path,
+    lane: Lane<unknown>,
+    chunk: SourceChunk<unknown>,
+    rejected: SourceRejection[],
+    position: Position,
+  ): void {
+    if (path === 'bulk') this.#appendBulk(lane, chunk, position);
+    else if (path === 'known') this.#appendKnown(lane, chunk, position);
+    else this.#appendEach(lane, chunk, rejected, position);
   }
 
   /** The rest of a chunk that did not fit the budget: wait for room, append, repeat. */
@@ -86,7 +108,7 @@ export class Ingest {
     lane: Lane<unknown>,
     chunk: SourceChunk<unknown>,
     rejected: SourceRejection[],
-    bulk: boolean,
+    path: Path,
     position: Position,
   ): Promise<void> {
     const { accounting, lifecycle } = this.#parts;
@@ -104,8 +126,7 @@ export class Ingest {
         accounting.abandon({ partition: lane.partition, ...range, state: 'buffered' });
         return;
       }
-      if (bulk) this.#appendBulk(lane, chunk, position);
-      else this.#appendEach(lane, chunk, rejected, position);
+      this.#appendBy(path, lane, chunk, rejected, position);
       if (position.value >= values.length && position.reject >= rejected.length) return;
     }
   }
@@ -213,6 +234,67 @@ export class Ingest {
   }
 
   /**
+   * The known-sizes path (a source that sizes each record, as Kafka's does; no rejects in the chunk,
+   * no `.eventTime()`, no per-record sizing asked for): records are taken in runs, up to the next
+   * record the exact path would not simply take — too large, past the byte cap, without room in the
+   * budget, or the first of an empty lane — or to where the record cap or the trigger needs a look.
+   * That record goes through the exact path. The batches are the exact path's, record for record.
+   */
+  #appendKnown(lane: Lane<unknown>, chunk: SourceChunk<unknown>, position: Position): void {
+    const { settings, budget, scheduler, accounting } = this.#parts;
+    const { values, offsets } = chunk;
+    const sizes = chunk.bytes!;
+    const n = values.length;
+    const limit = settings.recordLimit;
+    const withMeta =
+      chunk.eventTimes !== undefined || chunk.keys !== undefined || chunk.headers !== undefined;
+    let i = position.value;
+    while (i < n) {
+      let take = 0;
+      let bytes = 0;
+      if (lane.records > 0) {
+        const most = Math.min(n - i, Math.max(1, lane.untilCheck), this.#capRecords - lane.records);
+        const room = Math.min(budget.limit - budget.held, this.#capBytes - lane.bytes);
+        while (take < most) {
+          const size = sizes[i + take]!;
+          if (!(size <= limit) || bytes + size > room) break;
+          // A run is consecutive: a listed offset after a gap starts the next one.
+          if (offsets !== undefined && take > 0 && offsets[i + take] !== offsets[i + take - 1]! + 1) break;
+          bytes += size;
+          take++;
+        }
+      }
+      if (take === 0) {
+        // One record the exact way: it opens the lane, flushes it at the byte cap, is dead-lettered
+        // as too large, or waits for room.
+        position.value = i;
+        this.#appendEach(lane, chunk, NO_REJECTS, position, i + 1);
+        if (position.value <= i) return;
+        i = position.value;
+        continue;
+      }
+      const end = i + take;
+      const first = offsets === undefined ? chunk.firstOffset! + i : offsets[i]!;
+      if (!(first > lane.highestOffset)) throw offsetOrderError(settings, lane, first, lane.highestOffset);
+      lane.appendRun(values, i, end, chunk.owned === true);
+      const last = first + take - 1;
+      if (lane.offsets !== undefined || first !== lane.highestOffset + 1) {
+        // Not consecutive with what the lane holds (or listed already): list the offsets from here on.
+        const laneOffsets = lane.listOffsets();
+        for (let o = first; o <= last; o++) laneOffsets.push(o);
+      }
+      if (withMeta || hasMeta(lane)) this.#copyMeta(lane, chunk, i, end);
+      lane.bookedRun(take, bytes, last);
+      lane.untilCheck -= take;
+      budget.reserve(bytes);
+      accounting.counts.in += take;
+      i = end;
+      scheduler.afterAppend(lane);
+    }
+    stopAt(position, n, 0, 0);
+  }
+
+  /**
    * The exact path: each record is sized (known or estimated) and checked against the record limit,
    * the byte cap and the budget before it is taken; source rejects take their place in offset order.
    */
@@ -221,11 +303,11 @@ export class Ingest {
     chunk: SourceChunk<unknown>,
     rejected: SourceRejection[],
     position: Position,
+    n = chunk.values.length,
   ): void {
     const { settings, budget, lanes, scheduler, eventTime } = this.#parts;
     const { values, bytes: sizes, offsets } = chunk;
     const base = chunk.firstOffset ?? 0;
-    const n = values.length;
     const limit = settings.recordLimit;
     const capBytes = this.#capBytes;
     const capRecords = this.#capRecords;
@@ -284,7 +366,8 @@ export class Ingest {
       lane.pushValue(value);
       if (lane.offsets !== undefined) lane.offsets.push(offset);
       else if (lane.records > 0 && offset !== lane.highestOffset + 1) lane.listOffsets().push(offset);
-      if (withMeta) this.#copyMeta(lane, chunk, i, i + 1);
+      // A lane holding metadata from an earlier chunk keeps it aligned even when this chunk has none.
+      if (withMeta || hasMeta(lane, eventTime === undefined)) this.#copyMeta(lane, chunk, i, i + 1);
       eventTime?.pushAdmitted(lane);
       this.#booked(lane, offset, size);
       i++;
@@ -351,6 +434,14 @@ export class Ingest {
       lane.headers = appendAligned(lane.headers, chunk.headers, from, to, length);
     }
   }
+}
+
+/**
+ * Whether a lane holds keys, headers or (unless `.eventTime()` keeps them) source event times that
+ * must stay aligned with its values.
+ */
+function hasMeta(lane: Lane<unknown>, times = true): boolean {
+  return lane.keys !== undefined || lane.headers !== undefined || (times && lane.eventTimes !== undefined);
 }
 
 /** Records where appending stopped (and how many bytes it waits for). */
