@@ -224,7 +224,16 @@ export class Lane<T> implements LaneState {
   #takeValues(): T[] {
     const runs = this.#runs;
     if (runs.length === 1) return runs[0]!;
-    return runs.length === 0 ? [] : (Array.prototype.concat.apply([], runs) as T[]);
+    if (runs.length === 0) return [];
+    // Copied by hand into one array of the final length: `concat` falls off its fast path for
+    // holey runs (sources size their arrays up front) and for many runs, and was profiled at
+    // ~6 ms per 10,000-record batch cut into runs by a full budget.
+    let length = 0;
+    for (const run of runs) length += run.length;
+    const values = new Array<T>(length);
+    let k = 0;
+    for (const run of runs) for (let i = 0; i < run.length; i++) values[k++] = run[i]!;
+    return values;
   }
 
   /** Empties the lane, dropping what it holds (a seal hands it over first). */
