@@ -11,8 +11,7 @@
  * stable to a few per cent, which the end-to-end benchmark is not, so it is the tool for checking a
  * change to the source or the ingest. docs/kafka.md ("Where the time goes") quotes it.
  */
-import { rmSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +26,7 @@ import { pipeline } from '../../src/pipeline/builder.js';
 import { memorySink } from '../../src/sinks/memory.js';
 import type { Sink } from '../../src/sinks/types.js';
 import { triggers } from '../../src/triggers/index.js';
+import { threadCpuUsage } from '../lib/cpu.js';
 import { BATCH_RECORDS, PARTITIONS, Price, price, RECORDS, WINDOW_MS } from './workload.js';
 
 const VARIANTS = ['raw', 'raw-keep', 'microbatch', 'microbatch-discard', 'microbatch-lake'] as const;
@@ -126,8 +126,7 @@ function replayConsumer(
 }
 
 function threadCpuMs(): number | undefined {
-  const read = (process as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage;
-  const usage = read?.call(process);
+  const usage = threadCpuUsage();
   return usage === undefined ? undefined : (usage.user + usage.system) / 1000;
 }
 
@@ -178,13 +177,16 @@ async function runMicrobatch(fetches: ReturnType<typeof buildFetches>, sink: Sin
   return report.records.written;
 }
 
-/** The sink of a microbatch variant; the lake writes to a temporary directory, removed at exit. */
-async function sinkFor(variant: Variant): Promise<Sink<unknown>> {
-  if (variant === 'microbatch') return memorySink();
-  if (variant === 'microbatch-discard') return { kind: 'discard', write() {} };
+/** The sink of a microbatch variant, and what removes what it wrote (the lake's temporary directory). */
+async function sinkFor(variant: Variant): Promise<{ sink: Sink<unknown>; dispose: () => Promise<void> }> {
+  const none = async () => {};
+  if (variant === 'microbatch') return { sink: memorySink(), dispose: none };
+  if (variant === 'microbatch-discard') return { sink: { kind: 'discard', write() {} }, dispose: none };
   const dir = await mkdtemp(join(tmpdir(), 'mb-replay-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return parquetLakeSink({ dir, table: 'prices', schema: Price });
+  return {
+    sink: parquetLakeSink({ dir, table: 'prices', schema: Price }),
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 async function main(): Promise<void> {
@@ -199,16 +201,18 @@ async function main(): Promise<void> {
   for (let round = 1; round <= repeat; round++) {
     // Settle what building the workload (or the last round) left behind before the clock starts.
     (globalThis as { gc?: () => void }).gc?.();
+    const { sink, dispose } = await sinkFor(variant);
     const startedAt = performance.now();
     const thread0 = threadCpuMs();
     const cpu0 = processCpuMs();
     const written =
       variant === 'raw' || variant === 'raw-keep'
         ? await runRaw(fetches, variant === 'raw-keep')
-        : await runMicrobatch(fetches, await sinkFor(variant));
+        : await runMicrobatch(fetches, sink);
     const wallMs = performance.now() - startedAt;
     const thread1 = threadCpuMs();
     const cpuMs = processCpuMs() - cpu0;
+    await dispose();
     if (written !== records) throw new Error(`${variant}: ${written} records written of ${records}`);
     process.stdout.write(
       `${JSON.stringify({

@@ -19,6 +19,7 @@ import { parquetLakeSink } from '../../src/lake/sink.js';
 import { memorySink } from '../../src/sinks/memory.js';
 import type { Sink } from '../../src/sinks/types.js';
 import { emitResult } from '../lib/child.js';
+import { threadCpuUsage } from '../lib/cpu.js';
 import { runHand } from './hand.js';
 import { runMicrobatch } from './microbatch.js';
 import { runRaw } from './raw.js';
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     firstAt = performance.now();
     cpuAtFirst = process.cpuUsage();
     eluAtFirst = performance.eventLoopUtilization();
-    threadAtFirst = threadCpu();
+    threadAtFirst = threadCpuUsage();
   });
   // When kafkajs had handed over every partition's last message (what follows is the variant's tail:
   // its last windows closing, writes and commits).
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
       readAt = performance.now();
       cpuAtRead = process.cpuUsage();
       readElu = performance.eventLoopUtilization(eluAtFirst).utilization;
-      const thread = threadCpu();
+      const thread = threadCpuUsage();
       if (thread !== undefined && threadAtFirst !== undefined) {
         readThreadCpuMs = (thread.user - threadAtFirst.user + thread.system - threadAtFirst.system) / 1000;
       }
@@ -146,12 +147,6 @@ async function main(): Promise<void> {
     guarantee: outcome.guarantee,
   };
   emitResult(result);
-}
-
-/** The main thread's CPU time, where Node has `process.threadCpuUsage()` (23.9 and later). */
-function threadCpu(): NodeJS.CpuUsage | undefined {
-  const read = (process as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage;
-  return read?.call(process);
 }
 
 main().catch((error: unknown) => {
