@@ -43,4 +43,21 @@ describe('decodeJson', () => {
     expect(() => decodeJson(Buffer.from([0x22, 0xc3, 0x22]))).toThrow('the value is not valid UTF-8');
     expect(decodeJson(Buffer.from('"\uFFFD"'))).toBe('\uFFFD');
   });
+
+  it('rejects what Buffer decoding would quietly replace: overlong forms, encoded surrogates, a real U+FFFD beside a bad byte', () => {
+    const bad = [
+      [0x22, 0xc0, 0x80, 0x22], // overlong NUL
+      [0x22, 0xe0, 0x80, 0xaf, 0x22], // overlong '/'
+      [0x22, 0xed, 0xa0, 0x80, 0x22], // a UTF-16 surrogate encoded as UTF-8
+      [0x22, 0xf4, 0x90, 0x80, 0x80, 0x22], // above U+10FFFF
+      [0x22, ...Buffer.from('\uFFFD'), 0xff, 0x22], // a genuine replacement character, then a bad byte
+    ];
+    for (const bytes of bad)
+      expect(() => decodeJson(Buffer.from(bytes))).toThrow('the value is not valid UTF-8');
+  });
+
+  it('reads a value that is only a BOM as empty JSON (malformed), and a BOM inside a string is kept', () => {
+    expect(() => decodeJson(Buffer.from('\uFEFF'))).toThrow(SyntaxError);
+    expect(decodeJson(Buffer.from('"a\uFEFFb"'))).toBe('a\uFEFFb');
+  });
 });

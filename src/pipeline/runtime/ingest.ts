@@ -257,7 +257,8 @@ export class Ingest {
         const room = Math.min(budget.limit - budget.held, this.#capBytes - lane.bytes);
         while (take < most) {
           const size = sizes[i + take]!;
-          if (!(size <= limit) || bytes + size > room) break;
+          // Not a size (missing, NaN, negative) or too large: the exact path sizes or rejects it.
+          if (!(size >= 0 && size <= limit) || bytes + size > room) break;
           // A run is consecutive: a listed offset after a gap starts the next one.
           if (offsets !== undefined && take > 0 && offsets[i + take] !== offsets[i + take - 1]! + 1) break;
           bytes += size;
@@ -335,7 +336,7 @@ export class Ingest {
         continue;
       }
       const value = values[i];
-      const known = sizes?.[i];
+      const known = knownSize(sizes, i);
       // Sized exactly when the source knows it or a byte limit asks for it; else the running estimate.
       const size = known ?? (sizeEach ? estimateBytes(value, limit) : this.#sizes.average);
       if (size > limit && (known !== undefined || sizeEach)) {
@@ -382,7 +383,7 @@ export class Ingest {
     const { settings, scheduler, eventTime } = this.#parts;
     const value = chunk.values[i];
     const limit = settings.recordLimit;
-    const known = chunk.bytes?.[i];
+    const known = knownSize(chunk.bytes, i);
     const size = known ?? (settings.sizeEach ? estimateBytes(value, limit) : this.#sizes.average);
     if (size > limit && (known !== undefined || settings.sizeEach)) {
       this.addReject(lane, { offset, reason: 'too_large', details: { bytes: size, limit }, value }, limit);
@@ -434,6 +435,16 @@ export class Ingest {
       lane.headers = appendAligned(lane.headers, chunk.headers, from, to, length);
     }
   }
+}
+
+/**
+ * The size a source gave for record `i`, if it is one: a missing, NaN or negative entry counts as
+ * unknown (the record is sized as if none were given), so a source's bad size can neither poison
+ * the memory budget's sum nor stall the pipeline waiting for room that never comes.
+ */
+function knownSize(sizes: readonly number[] | undefined, i: number): number | undefined {
+  const size = sizes?.[i];
+  return size !== undefined && size >= 0 ? size : undefined;
 }
 
 /**

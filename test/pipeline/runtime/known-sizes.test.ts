@@ -178,4 +178,22 @@ describe('ingest: the known-sizes path', () => {
       { numRuns: 300 },
     );
   });
+
+  it('sizes a record the usual way when its known size runs short, is not a number or is negative (it hung on NaN)', async () => {
+    const values = Array.from({ length: 50 }, (_, i) => i);
+    // 24 sizes for 50 values, among them NaN and a negative one.
+    const bytes = [10, 10, Number.NaN, 10, -500, ...Array.from({ length: 19 }, () => 10)];
+    for (const exact of [false, true]) {
+      const chunks: SourceChunk<number>[] = [{ partition: 'a', values, firstOffset: 0, bytes, owned: false }];
+      const outcome = await Promise.race([
+        run(chunks, 10_000, triggers.volume({ records: 7 }), exact),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000)),
+      ]);
+      expect(outcome).not.toBe('hung');
+      if (outcome === 'hung') return;
+      expect(outcome.report.status).toBe('completed');
+      expect(outcome.batches.flatMap((b) => b.records)).toEqual(values);
+      expect(outcome.batches.map((b) => b.records.length)).toEqual([7, 7, 7, 7, 7, 7, 7, 1]);
+    }
+  });
 });
